@@ -1,0 +1,1 @@
+"""The ``stave`` command line: a thin personality over the library."""

@@ -1,0 +1,269 @@
+"""``stave``: the command line. Parses arguments, calls the library, maps errors in one place.
+
+Exit status: 0 success; 1 some input failed verification or validation; 2 bad usage,
+configuration or unreadable input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from stave import __version__
+from stave.cli.inputs import Input, read_inputs, read_key_file
+from stave.config import Settings, load_settings
+from stave.errors import ConfigError, StaveError, VerificationError
+from stave.event import (
+    AdmissionPolicy,
+    PrivateKey,
+    admit,
+    canonicalize,
+    check_event,
+    parse,
+    sign_event,
+    unsigned_canonical,
+)
+
+app = typer.Typer(
+    name="stave",
+    help="stave: a verifiable event store for music metadata.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+key_app = typer.Typer(help="Make and inspect EOS/Antelope K1 keys.", no_args_is_help=True)
+json_app = typer.Typer(help="Strict JSON and RFC 8785 canonical form.", no_args_is_help=True)
+event_app = typer.Typer(help="Hash, sign, verify and validate events.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+app.add_typer(json_app, name="json")
+app.add_typer(event_app, name="event")
+
+FilesArg = Annotated[list[str], typer.Argument(help="Files to read; '-' reads standard input.", show_default=False)]
+KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="File holding one private key (PVT_K1_… or WIF).")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _policy(ctx: typer.Context) -> AdmissionPolicy:
+    return _settings(ctx).event.policy()
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _write_line(data: bytes) -> None:
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stave {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where stave keeps its state [env: STAVE_DATA_DIR; default: the user data dir]."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config file [env: STAVE_CONFIG; default: ./stave.toml].")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """stave: a verifiable event store for music metadata."""
+    try:
+        ctx.obj = load_settings(config, overrides={"data_dir": str(data_dir) if data_dir else None})
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+# --- key ----------------------------------------------------------------------------------
+
+
+@key_app.command("new")
+def key_new(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the private key here (mode 0600) instead of printing it.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+) -> None:
+    """Make a new key: print the private key (or write it to --out), then the public key."""
+    key = PrivateKey.generate()
+    if out is None:
+        typer.echo(key.to_string())
+    else:
+        _write_private(out, key, force)
+        typer.echo(f"wrote private key to {out}", err=True)
+    typer.echo(key.public_key.to_string())
+
+
+def _write_private(path: Path, key: PrivateKey, force: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        _fail(f"{path} exists; pass --force to overwrite it")
+    except OSError as exc:
+        _fail(f"{path}: cannot write: {exc.strerror}")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # O_TRUNC keeps an old file's mode
+        handle.write(key.to_string() + "\n")
+
+
+@key_app.command("pub")
+def key_pub(
+    key_file: KeyFileOpt,
+    legacy: Annotated[bool, typer.Option("--legacy", help="Print the legacy EOS… form.")] = False,
+) -> None:
+    """Print the public key of a private key file."""
+    key = read_key_file(key_file)
+    typer.echo(key.public_key.to_legacy_string() if legacy else key.public_key.to_string())
+
+
+# --- json ---------------------------------------------------------------------------------
+
+
+@json_app.command("canonical")
+def json_canonical(ctx: typer.Context, file: Annotated[str, typer.Argument(help="File or '-'.")]) -> None:
+    """Print one JSON text, strictly parsed, in RFC 8785 canonical form."""
+    data = sys.stdin.buffer.read() if file == "-" else _read_file(file)
+    parsed = parse(data, _policy(ctx).limits)
+    _write_line(canonicalize(parsed.value, sorted_is_canonical=parsed.sorted_is_canonical))
+
+
+def _read_file(name: str) -> bytes:
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        _fail(f"{name}: cannot read: {exc.strerror}")
+
+
+# --- event --------------------------------------------------------------------------------
+
+
+def _unsigned_bytes(item: Input, ctx: typer.Context) -> bytes:
+    parsed = parse(item.data, _policy(ctx).limits)
+    if not isinstance(parsed.value, dict):
+        raise VerificationError(f"{item.label}: $: an event must be a JSON object")
+    return unsigned_canonical(parsed.value, sorted_is_canonical=parsed.sorted_is_canonical)
+
+
+@event_app.command("canonical")
+def event_canonical(ctx: typer.Context, files: FilesArg) -> None:
+    """Print the canonical bytes of each event without its sig, one line per event."""
+    for item in read_inputs(files, _policy(ctx).limits):
+        _write_line(_unsigned_bytes(item, ctx))
+
+
+@event_app.command("hash")
+def event_hash(ctx: typer.Context, files: FilesArg) -> None:
+    """Print the id of each event (SHA-256 of its canonical form without sig)."""
+    for item in read_inputs(files, _policy(ctx).limits):
+        typer.echo(hashlib.sha256(_unsigned_bytes(item, ctx)).hexdigest())
+
+
+@event_app.command("sign")
+def event_sign(
+    ctx: typer.Context, key_file: KeyFileOpt, file: Annotated[str, typer.Argument(help="File or '-'.")]
+) -> None:
+    """Sign an event template and print the signed event (canonical JSON)."""
+    key = read_key_file(key_file)
+    policy = _policy(ctx)
+    inputs = read_inputs([file], policy.limits)
+    if len(inputs) != 1:
+        _fail(f"{file}: holds {len(inputs)} events; event sign signs one")
+    value, _ = check_event(_strip_sig(inputs[0].data, policy), policy)
+    _write_line(sign_event(value, key).canonical_bytes())
+
+
+def _strip_sig(data: bytes, policy: AdmissionPolicy) -> bytes:
+    """A template may carry an old or placeholder sig; signing replaces it."""
+    parsed = parse(data, policy.limits)
+    if isinstance(parsed.value, dict) and "sig" in parsed.value:
+        return unsigned_canonical(parsed.value, sorted_is_canonical=parsed.sorted_is_canonical)
+    return data
+
+
+@event_app.command("verify")
+def event_verify(ctx: typer.Context, files: FilesArg) -> None:
+    """Verify each event: 'ok <id>' or 'invalid <id-or-position>: <reason>'. Exit 1 if any is invalid."""
+    policy = _policy(ctx)
+    failed = False
+    for item in read_inputs(files, policy.limits):
+        try:
+            event = admit(item.data, policy)
+        except VerificationError as exc:
+            failed = True
+            typer.echo(f"invalid {_label(item, policy)}: {exc}")
+        else:
+            typer.echo(f"ok {event.id}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _label(item: Input, policy: AdmissionPolicy) -> str:
+    """The event's id when it can be computed, else its position."""
+    try:
+        parsed = parse(item.data, policy.limits)
+    except VerificationError:
+        return item.label
+    if not isinstance(parsed.value, dict):
+        return item.label
+    return hashlib.sha256(unsigned_canonical(parsed.value, sorted_is_canonical=parsed.sorted_is_canonical)).hexdigest()
+
+
+@event_app.command("validate")
+def event_validate(ctx: typer.Context, files: FilesArg) -> None:
+    """Check each event against its type's schema (signed or not); errors name the JSON path."""
+    policy = _policy(ctx)
+    failed = False
+    for item in read_inputs(files, policy.limits):
+        try:
+            check_event(item.data, policy)
+        except VerificationError as exc:
+            failed = True
+            typer.echo(f"invalid {item.label}: {exc}")
+        else:
+            typer.echo(f"ok {item.label}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(ctx: typer.Context) -> None:
+    """Sign, hash and verify the White Album bundle end to end, then show a tampered copy fail."""
+    from stave.cli.demo import run_demo
+
+    run_demo(_settings(ctx))
+
+
+def main() -> None:
+    """Entry point: map stave's errors to messages and exit codes in one place."""
+    try:
+        app()
+    except VerificationError as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    except StaveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except BrokenPipeError:  # e.g. `stave event hash … | head -1`
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,142 @@
+"""Configuration: a TOML file, ``STAVE_*`` environment variables, and command-line options.
+
+Precedence, highest first: command-line options, environment, the config file, defaults.
+The config file is ``--config FILE``, else ``$STAVE_CONFIG``, else ``./stave.toml`` if present.
+Unknown keys in a file are errors (a typo must not silently fall back to a default).
+
+Environment variables name a setting by its path in upper case joined with ``_``:
+``STAVE_DATA_DIR`` is ``data_dir``, ``STAVE_EVENT_MAX_BYTES`` is ``event.max_bytes``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import platformdirs
+
+from stave.errors import ConfigError
+from stave.event import AdmissionPolicy, JsonLimits
+
+__all__ = ["EventSettings", "Settings", "default_data_dir", "load_settings"]
+
+CONFIG_FILE_NAME = "stave.toml"
+ENV_PREFIX = "STAVE_"
+
+
+class EventSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Limits for incoming events (the event core's admission policy)."""
+
+    max_bytes: int = 1 << 20
+    max_depth: int = 64
+    max_future_skew: int = 300
+
+    def policy(self) -> AdmissionPolicy:
+        return AdmissionPolicy(
+            limits=JsonLimits(max_bytes=self.max_bytes, max_depth=self.max_depth),
+            max_future_skew=self.max_future_skew,
+        )
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every setting of stave. Later parts add their sections here."""
+
+    data_dir: str | None = None
+    event: EventSettings = msgspec.field(default_factory=EventSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else default_data_dir()
+
+
+def default_data_dir() -> Path:
+    """The platform's user data directory, e.g. ``~/.local/share/stave`` on Linux."""
+    return Path(platformdirs.user_data_dir("stave", appauthor=False))
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Merge defaults, the config file, the environment and ``overrides`` (dotted keys)."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    source = "defaults"
+    path = _config_path(config_file, environ, cwd or Path.cwd())
+    if path is not None:
+        source = str(path)
+        merged = _read_toml(path)
+    for dotted, value in _from_environ(environ).items():
+        _set_dotted(merged, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(merged, dotted, value)
+    try:
+        # strict=False lets "123" from the environment become an int; the file's types are TOML's.
+        return msgspec.convert(merged, type=Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration (from {source}, environment and options): {exc}") from None
+
+
+def _config_path(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    from_env = environ.get(ENV_PREFIX + "CONFIG")
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from ${ENV_PREFIX}CONFIG) does not exist")
+        return path
+    local = cwd / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _env_names() -> dict[str, str]:
+    """Map each ``STAVE_…`` variable name to the dotted setting it sets."""
+    names: dict[str, str] = {}
+
+    def visit(struct: type[msgspec.Struct], prefix: str) -> None:
+        for field in msgspec.structs.fields(struct):
+            dotted = f"{prefix}{field.name}"
+            if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+                visit(field.type, dotted + ".")
+            else:
+                names[ENV_PREFIX + dotted.replace(".", "_").upper()] = dotted
+
+    visit(Settings, "")
+    return names
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    names = _env_names()
+    return {names[name]: value for name, value in environ.items() if name in names}
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = target
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"setting {part!r} must be a table to hold {dotted!r}")
+        node = child
+    node[last] = value
