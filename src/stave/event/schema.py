@@ -34,17 +34,31 @@ __all__ = [
 
 EVENT_ID_PATTERN: Final = "^[0-9a-f]{64}$"
 
+_DATE_PATTERN: Final = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+_LINK_PATTERN: Final = r"^[a-z][a-z0-9+.-]*://\S+$"
+_PUBLIC_KEY_PATTERN: Final = r"^(PUB_K1_|EOS)[1-9A-HJ-NP-Za-km-z]{40,60}$"
+_SIGNATURE_PATTERN: Final = r"^SIG_K1_[1-9A-HJ-NP-Za-km-z]{80,110}$"
+_FIELD_PATTERN: Final = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$"
+_UNIT_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
+# How each pattern is named in error messages (msgspec would print the regex itself).
+_PATTERN_RULES: Final = {
+    EVENT_ID_PATTERN: "an event id (64 lowercase hex characters)",
+    _DATE_PATTERN: "a date YYYY, YYYY-MM or YYYY-MM-DD",
+    _LINK_PATTERN: "a link with a scheme, like https://…",
+    _PUBLIC_KEY_PATTERN: "a public key PUB_K1_… or EOS…",
+    _SIGNATURE_PATTERN: "a signature SIG_K1_…",
+    _FIELD_PATTERN: "a field name like title or person_city.city_name",
+    _UNIT_PATTERN: "a unit name of letters, digits, '_', '.', '-'",
+}
+
 EventId = Annotated[str, Meta(pattern=EVENT_ID_PATTERN, description="lowercase hex SHA-256 event id")]
 EntityId = Annotated[str, Meta(min_length=1, max_length=256, description="opaque node id")]
 Name = Annotated[str, Meta(min_length=1, max_length=1024)]
 Text = Annotated[str, Meta(max_length=65536)]
-Link = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9+.-]*://\S+$", max_length=2048)]
-PartialDate = Annotated[
-    str,
-    Meta(pattern=r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD"),
-]
-PublicKeyText = Annotated[str, Meta(pattern=r"^(PUB_K1_|EOS)[1-9A-HJ-NP-Za-km-z]{40,60}$")]
-SignatureText = Annotated[str, Meta(pattern=r"^SIG_K1_[1-9A-HJ-NP-Za-km-z]{80,110}$")]
+Link = Annotated[str, Meta(pattern=_LINK_PATTERN, max_length=2048)]
+PartialDate = Annotated[str, Meta(pattern=_DATE_PATTERN, description="YYYY, YYYY-MM or YYYY-MM-DD")]
+PublicKeyText = Annotated[str, Meta(pattern=_PUBLIC_KEY_PATTERN)]
+SignatureText = Annotated[str, Meta(pattern=_SIGNATURE_PATTERN)]
 Count = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
 Position = Annotated[int, Meta(ge=1, le=10_000)]
 # Seed 000 writes some name lists as a string in one place and a list in another; "" means none.
@@ -200,7 +214,7 @@ class Change(_Body, kw_only=True):
     """One change of a claim. ``set``/``unset`` a field, ``add``/``remove`` a list item."""
 
     op: Literal["set", "unset", "add", "remove"]
-    field: Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$", max_length=256)]
+    field: Annotated[str, Meta(pattern=_FIELD_PATTERN, max_length=256)]
     value: Any = None
 
 
@@ -269,7 +283,7 @@ class Allocation(_Body, kw_only=True):
 
 
 class DistributeRewardsBody(_Body, kw_only=True):
-    unit: Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")]
+    unit: Annotated[str, Meta(pattern=_UNIT_PATTERN)]
     pool: Count
     allocations: Annotated[list[Allocation], Meta(min_length=1, max_length=10_000)]
     period_start: Count | UnsetType = UNSET
@@ -371,7 +385,10 @@ def validate_event(value: Any) -> EventEnvelope:
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         assert match is not None  # the pattern matches any text
-        raise SchemaError(match["path"] or "$", match["detail"]) from None
+        detail = match["detail"]
+        for pattern, rule in _PATTERN_RULES.items():
+            detail = detail.replace(f"`str` matching regex {pattern!r}", rule)
+        raise SchemaError(match["path"] or "$", detail) from None
     _check_rules(typed)
     return typed
 

@@ -148,7 +148,12 @@ def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
         elif _IDENTIFIER.match(part):
             out.append(f".{part}")
         else:
-            out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
+            try:
+                part.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: escape it so the message can be printed
+                out.append(f"[{json.dumps(part)}]")  # noqa: TID251
+            else:
+                out.append(f"[{json.dumps(part, ensure_ascii=False)}]")  # noqa: TID251
     return "".join(out)
 
 
@@ -215,7 +220,22 @@ def _parse_float(literal: str) -> float | _Violation:
     number = float(literal)
     if math.isinf(number):
         return _Violation("non-finite", f"number {literal[:40]} overflows to infinity")
+    if _is_big_integer(number):
+        return _Violation("integer-range", _big_integer_detail(literal[:40], number))
     return number
+
+
+def _is_big_integer(number: float) -> bool:
+    """An integral double that RFC 8785 prints as an integer literal beyond ±(2^53−1).
+
+    Such a number (``1e16``, ``9007199254740992.0``) would canonicalise to text this parser
+    refuses, so it is refused on the way in, whatever its spelling, and never stored.
+    """
+    return number.is_integer() and MAX_SAFE_INTEGER < abs(number) < 1e21
+
+
+def _big_integer_detail(shown: str, number: float) -> str:
+    return f"number {shown} is an integer outside ±(2^53−1) (canonical form {int(number)})"
 
 
 def _parse_constant(name: str) -> _Violation:
@@ -390,6 +410,8 @@ def _check_python_value(root: Any) -> bool:
         elif kind is float:
             if not math.isfinite(node):
                 raise CanonicalizationError(f"{format_path(path)}: {node} is not a finite number")
+            if _is_big_integer(node):
+                raise CanonicalizationError(f"{format_path(path)}: {_big_integer_detail(repr(node), node)}")
             if not _float_prints_alike(node):
                 sorted_ok = False
         elif kind not in _SCALARS:
