@@ -251,7 +251,7 @@ def build() -> list[tuple[str, Event]]:
 
 
 def _pretty(event: Event) -> str:
-    return json.dumps(event.value, indent=2, ensure_ascii=False) + "\n"  # noqa: TID251 - display copy
+    return json.dumps(event.value, indent=2, ensure_ascii=False) + "\n"
 
 
 def render() -> dict[Path, str]:
@@ -279,8 +279,10 @@ def _fill_doc(doc: str, examples: list[tuple[str, Event]]) -> str:
             release = value["body"]["release"]
             release["tracks"] = release["tracks"][:1]
             value["body"]["tracklist"] = value["body"]["tracklist"][:1]
-            text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"  # noqa: TID251
-            note = f"Shortened to its first track; the full signed event is `examples/{file_name}` (id `{event.id}`).\n\n"
+            text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+            note = (
+                f"Shortened to its first track; the full signed event is `examples/{file_name}` (id `{event.id}`).\n\n"
+            )
         else:
             note = f"`examples/{file_name}`, id `{event.id}`\n\n"
         return f"<!-- example:{stem} -->\n{note}```json\n{text}```\n<!-- /example -->"

@@ -31,7 +31,7 @@ OUT = Path(__file__).resolve().parents[2] / "src" / "stave" / "cli" / "data" / "
 
 def sid(kind, name):
     """Deterministic example id for an entity of the given kind."""
-    return hashlib.sha256(f"stave-example:{kind}:{name}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"stave-example:{kind}:{name}".encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------
@@ -67,8 +67,12 @@ GROUP_ALTNAMES = "The Fab Four"  # a string in the seed, kept as-is
 LABELS = [
     ("Apple Records", "Apple Corps", "", ["London"]),
     ("EMI Records", ["EMI", "EMI Group plc", "Electric and Musical Industries"], "", ["London"]),
-    ("Capitol Records", ["Capitol Records, Inc.", "Capitol Records, LLC", "Capitol"],
-     [("label", "EMI Records")], ["Los Angeles"]),
+    (
+        "Capitol Records",
+        ["Capitol Records, Inc.", "Capitol Records, LLC", "Capitol"],
+        [("label", "EMI Records")],
+        ["Los Angeles"],
+    ),
 ]
 
 # Songwriting credits as commonly published on the record.
@@ -137,12 +141,21 @@ SEED_TRACKS = {
             (JOHN, ["Songwriter"]),
         ],
         "members": [
-            (JOHN, ["Backing Vocals", "Electric Guitar", "Drum Kit", "Percussion",
-                    "Handclaps", "Bass Guitar"]),
-            (PAUL, ["Lead Vocals", "Backing Vocals", "Bass Guitar", "Drum Kit",
-                    "Percussion", "Handclaps", "Electric Guitar", "Piano"]),
-            (GEORGE, ["Backing Vocals", "Electric Guitar", "Drum Kit", "Percussion",
-                      "Handclaps", "Bass Guitar"]),
+            (JOHN, ["Backing Vocals", "Electric Guitar", "Drum Kit", "Percussion", "Handclaps", "Bass Guitar"]),
+            (
+                PAUL,
+                [
+                    "Lead Vocals",
+                    "Backing Vocals",
+                    "Bass Guitar",
+                    "Drum Kit",
+                    "Percussion",
+                    "Handclaps",
+                    "Electric Guitar",
+                    "Piano",
+                ],
+            ),
+            (GEORGE, ["Backing Vocals", "Electric Guitar", "Drum Kit", "Percussion", "Handclaps", "Bass Guitar"]),
         ],
         "guests": [],
     },
@@ -157,8 +170,7 @@ SEED_TRACKS = {
         ],
         "members": [
             (JOHN, ["Lead Vocals", "Backing Vocals", "Electric Guitar"]),
-            (PAUL, ["Backing Vocals", "Bass Guitar", "Drum Kit", "Tambourine",
-                    "Handclaps", "Piano"]),
+            (PAUL, ["Backing Vocals", "Bass Guitar", "Drum Kit", "Tambourine", "Handclaps", "Piano"]),
             (GEORGE, ["Backing Vocals", "Electric Guitar", "Tambourine", "Handclaps"]),
         ],
         "guests": [],
@@ -219,10 +231,10 @@ SOURCE_LINKS = ["https://en.wikipedia.org/wiki/The_Beatles_(album)"]
 # Builders (key order follows the seed example)
 # --------------------------------------------------------------------------
 
+
 def city(name):
     lat, long = CITIES[name]
-    return {"city_id": sid("city", name), "city_name": name,
-            "city_lat": lat, "city_long": long}
+    return {"city_id": sid("city", name), "city_name": name, "city_lat": lat, "city_long": long}
 
 
 def role(name):
@@ -321,8 +333,7 @@ def main():
     text = json.dumps(event, indent=2, ensure_ascii=False) + "\n"
     OUT.write_text(text, encoding="utf-8")
     compact = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    print(f"wrote {OUT} ({len(text.encode('utf-8'))} bytes; "
-          f"compact {len(compact.encode('utf-8'))} bytes)")
+    print(f"wrote {OUT} ({len(text.encode('utf-8'))} bytes; compact {len(compact.encode('utf-8'))} bytes)")
 
 
 if __name__ == "__main__":

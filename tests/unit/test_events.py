@@ -42,7 +42,7 @@ def _vote(**body: Any) -> dict[str, Any]:
 
 
 def _bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()  # noqa: TID251
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 # --- eosjs-made events ------------------------------------------------------------------------
@@ -104,7 +104,8 @@ def test_examples_are_what_the_generator_produces() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for path, content in module.render().items():
@@ -272,13 +273,24 @@ def test_ids_may_be_absent_for_new_entities() -> None:
         ("SPLIT_NODE", {"kind": "person", "node_id": "a"}, "$.body"),
         (
             "DISTRIBUTE_REWARDS",
-            {"unit": "points", "pool": 10, "allocations": [{"recipient": KEY.public_key.to_string(), "amount": 11, "claim_ids": ["ab" * 32]}]},
+            {
+                "unit": "points",
+                "pool": 10,
+                "allocations": [{"recipient": KEY.public_key.to_string(), "amount": 11, "claim_ids": ["ab" * 32]}],
+            },
             "$.body.allocations",
         ),
     ],
 )
 def test_body_rules(event_type: str, body: dict[str, Any], fragment: str) -> None:
-    event = {"v": 1, "type": event_type, "author_pubkey": KEY.public_key.to_string(), "created_at": 1, "parents": [], "body": body}
+    event = {
+        "v": 1,
+        "type": event_type,
+        "author_pubkey": KEY.public_key.to_string(),
+        "created_at": 1,
+        "parents": [],
+        "body": body,
+    }
     with pytest.raises(SchemaError) as info:
         validate_event(event)
     assert info.value.path.startswith(fragment), str(info.value)

@@ -64,7 +64,14 @@ def test_our_signatures_are_canonical_deterministic_and_recover(eosjs_vectors: d
         assert signature.recover(digest) == key.public_key
 
 
-NEGATIVE_SIGNATURE_CASES = ["sig-k1-bad-checksum", "high-s", "non-canonical-r", "sig-r1-type", "truncated-sig", "sig-64-bytes"]
+NEGATIVE_SIGNATURE_CASES = [
+    "sig-k1-bad-checksum",
+    "high-s",
+    "non-canonical-r",
+    "sig-r1-type",
+    "truncated-sig",
+    "sig-64-bytes",
+]
 
 
 @pytest.mark.parametrize("name", NEGATIVE_SIGNATURE_CASES)

@@ -78,7 +78,9 @@ def root(
     ctx: typer.Context,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Where stave keeps its state [env: STAVE_DATA_DIR; default: the user data dir]."),
+        typer.Option(
+            "--data-dir", help="Where stave keeps its state [env: STAVE_DATA_DIR; default: the user data dir]."
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML config file [env: STAVE_CONFIG; default: ./stave.toml].")
@@ -189,16 +191,10 @@ def event_sign(
     inputs = read_inputs([file], policy.limits)
     if len(inputs) != 1:
         _fail(f"{file}: holds {len(inputs)} events; event sign signs one")
-    value, _ = check_event(_strip_sig(inputs[0].data, policy), policy)
-    _write_line(sign_event(value, key).canonical_bytes())
-
-
-def _strip_sig(data: bytes, policy: AdmissionPolicy) -> bytes:
-    """A template may carry an old or placeholder sig; signing replaces it."""
-    parsed = parse(data, policy.limits)
-    if isinstance(parsed.value, dict) and "sig" in parsed.value:
-        return unsigned_canonical(parsed.value, sorted_is_canonical=parsed.sorted_is_canonical)
-    return data
+    parsed = parse(inputs[0].data, policy.limits)
+    if not isinstance(parsed.value, dict):
+        raise VerificationError(f"{inputs[0].label}: $: an event must be a JSON object")
+    _write_line(sign_event(parsed.value, key).canonical_bytes())
 
 
 @event_app.command("verify")

@@ -17,7 +17,7 @@ from stave.errors import DigestMismatchError, KeyFormatError, SchemaError, Signa
 from stave.event.envelope import Event, author_public_key
 from stave.event.keys import Signature
 from stave.event.schema import EventEnvelope, validate_event
-from stave.event.strictjson import DEFAULT_LIMITS, JsonLimits, canonicalize, parse
+from stave.event.strictjson import DEFAULT_LIMITS, JsonLimits, JsonValue, canonicalize, parse
 from stave.event.types import EventType
 
 __all__ = ["DEFAULT_POLICY", "AdmissionPolicy", "admit", "check_event"]
@@ -35,7 +35,9 @@ class AdmissionPolicy:
 DEFAULT_POLICY = AdmissionPolicy()
 
 
-def check_event(data: bytes | str, policy: AdmissionPolicy = DEFAULT_POLICY) -> tuple[dict[str, object], EventEnvelope]:
+def check_event(
+    data: bytes | str, policy: AdmissionPolicy = DEFAULT_POLICY
+) -> tuple[dict[str, JsonValue], EventEnvelope]:
     """Strict parse and schema only (signed or not): for ``stave event validate``."""
     parsed = parse(data, policy.limits)
     typed = validate_event(parsed.value)

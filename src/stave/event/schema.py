@@ -25,8 +25,8 @@ from stave.event.strictjson import MAX_SAFE_INTEGER
 from stave.event.types import EventType
 
 __all__ = [
-    "AnyEvent",
     "EVENT_ID_PATTERN",
+    "AnyEvent",
     "EventEnvelope",
     "NodeKind",
     "validate_event",
@@ -332,17 +332,19 @@ class EventEnvelope(msgspec.Struct, kw_only=True, tag_field="type", forbid_unkno
 
     @property
     def event_type(self) -> EventType:
-        return EventType[type(self).__struct_config__.tag]  # type: ignore[index]
+        return EventType[str(type(self).__struct_config__.tag)]
 
 
 def _envelope(event_type: EventType, body: type[_Body]) -> type[EventEnvelope]:
-    return msgspec.defstruct(  # type: ignore[no-any-return]
+    struct = msgspec.defstruct(
         event_type.name.title().replace("_", "") + "Event",
         [("body", body)],
         bases=(EventEnvelope,),
         tag=event_type.name,
         kw_only=True,
     )
+    assert issubclass(struct, EventEnvelope)
+    return struct
 
 
 BODY_SCHEMAS: Final[dict[EventType, type[_Body]]] = {
@@ -418,12 +420,10 @@ def _check_rules(event: EventEnvelope) -> None:
             seen.add(allocation.recipient)
         if body.period_start is not UNSET and body.period_end is not UNSET and body.period_end < body.period_start:
             raise SchemaError("$.body.period_end", "period ends before it starts", "order")
-    elif isinstance(body, MergeNodeBody):
-        if body.source_id == body.target_id:
-            raise SchemaError("$.body.target_id", "a node cannot be merged into itself", "distinct")
-    elif isinstance(body, SplitNodeBody):
-        if body.merge_id is UNSET and not body.move_credits:
-            raise SchemaError("$.body", "a split needs `merge_id` (undo a merge) or `move_credits`", "required")
+    elif isinstance(body, MergeNodeBody) and body.source_id == body.target_id:
+        raise SchemaError("$.body.target_id", "a node cannot be merged into itself", "distinct")
+    elif isinstance(body, SplitNodeBody) and body.merge_id is UNSET and not body.move_credits:
+        raise SchemaError("$.body", "a split needs `merge_id` (undo a merge) or `move_credits`", "required")
 
 
 def _check_release_bundle(body: ReleaseBundleBody) -> None:
@@ -431,7 +431,9 @@ def _check_release_bundle(body: ReleaseBundleBody) -> None:
     if release.master_release is not UNSET:
         is_master, master_id = release.master_release
         if is_master and master_id is not None:
-            raise SchemaError("$.body.release.master_release[1]", "a master release has no master id: use null", "master")
+            raise SchemaError(
+                "$.body.release.master_release[1]", "a master release has no master id: use null", "master"
+            )
         if not is_master and master_id is None:
             raise SchemaError("$.body.release.master_release[1]", "a reissue must name its master release id", "master")
     positions: set[tuple[int, int]] = set()

@@ -48,7 +48,7 @@ __all__ = [
     "parse",
 ]
 
-JsonValue: TypeAlias = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 
@@ -301,22 +301,22 @@ def _walk_slow(root: Any, max_depth: int, bad_utf8_at: int | None) -> bool:
     while stack:
         node, path, depth = stack.pop()
         if isinstance(node, _Violation):
-            full = path + (node.key,) if node.key is not None else path
+            full = (*path, node.key) if node.key is not None else path
             raise JSONError(format_path(full), node.rule, node.detail)
         if isinstance(node, dict):
             if depth + 1 > max_depth:
                 raise JSONError(format_path(path), "max-depth", f"nesting is deeper than {max_depth}")
             children: list[tuple[Any, tuple[str | int, ...], int]] = []
             for key, item in node.items():
-                _check_string(key, path + (key,), bad_utf8_at, "key")
+                _check_string(key, (*path, key), bad_utf8_at, "key")
                 if not key.isascii() and max(key) > "\uffff":
                     sorted_ok = False
-                children.append((item, path + (key,), depth + 1))
+                children.append((item, (*path, key), depth + 1))
             stack.extend(reversed(children))
         elif isinstance(node, list):
             if depth + 1 > max_depth:
                 raise JSONError(format_path(path), "max-depth", f"nesting is deeper than {max_depth}")
-            stack.extend((node[i], path + (i,), depth + 1) for i in range(len(node) - 1, -1, -1))
+            stack.extend((node[i], (*path, i), depth + 1) for i in range(len(node) - 1, -1, -1))
         elif isinstance(node, str):
             _check_string(node, path, bad_utf8_at, "string")
         elif isinstance(node, float) and not _float_prints_alike(node):
@@ -350,27 +350,27 @@ def _path_at(text: str, pos: int) -> str:
     # Each frame: [is_object, key_or_index, expecting_key]
     frames: list[list[Any]] = []
     for match in _TOKEN.finditer(text, 0, pos):
-        token = match.group()
-        if token in ("{", "["):
-            frames.append([token == "{", None if token == "{" else 0, True])
-        elif token in ("}", "]"):
+        lexeme = match.group()
+        if lexeme in ("{", "["):
+            frames.append([lexeme == "{", None if lexeme == "{" else 0, True])
+        elif lexeme in ("}", "]"):
             if frames:
                 frames.pop()
         elif not frames:
             continue
-        elif token == ",":
+        elif lexeme == ",":
             frame = frames[-1]
             if frame[0]:
                 frame[2] = True
             else:
                 frame[1] += 1
-        elif token == ":":
+        elif lexeme == ":":
             frames[-1][2] = False
-        elif token.startswith('"') and frames[-1][0] and frames[-1][2]:
+        elif lexeme.startswith('"') and frames[-1][0] and frames[-1][2]:
             try:
-                frames[-1][1] = json.loads(token)
+                frames[-1][1] = json.loads(lexeme)
             except ValueError:
-                frames[-1][1] = token.strip('"')
+                frames[-1][1] = lexeme.strip('"')
     parts: list[str | int] = []
     for is_object, key, expecting_key in frames:
         if is_object and (key is None or expecting_key):
@@ -396,12 +396,12 @@ def _check_python_value(root: Any) -> bool:
             for key, item in node.items():
                 if type(key) is not str:
                     raise CanonicalizationError(f"{format_path(path)}: object key {key!r} is not a string")
-                check(key, path + (key,))
+                check(key, (*path, key))
                 if not key.isascii() and max(key) > "\uffff":
                     sorted_ok = False
-                stack.append((item, path + (key,)))
+                stack.append((item, (*path, key)))
         elif kind is list or kind is tuple:
-            stack.extend((item, path + (i,)) for i, item in enumerate(node))
+            stack.extend((item, (*path, i)) for i, item in enumerate(node))
         elif kind is str:
             check(node, path)
         elif kind is int:

@@ -1,0 +1,5 @@
+"""``python -m stave.cli`` runs the CLI."""
+
+from stave.cli.main import main
+
+main()
