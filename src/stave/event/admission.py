@@ -89,4 +89,4 @@ def admit(
         signature.verify(digest, public_key)
     except (KeyFormatError, SignatureError) as exc:
         raise SignatureError(f"$.sig: {exc}") from None
-    return Event(value, event_id, unsigned_bytes, typed, parsed.sorted_is_canonical)
+    return Event(value, event_id, unsigned_bytes, typed, parsed.sorted_is_canonical, parsed.canonical)

@@ -32,6 +32,7 @@ class Event:
     unsigned_bytes: bytes
     typed: EventEnvelope
     sorted_is_canonical: bool = False
+    known_canonical: bytes | None = None  # the signed event's RFC 8785 bytes, if parsing made them
 
     @property
     def type(self) -> EventType:
@@ -64,6 +65,8 @@ class Event:
 
     def canonical_bytes(self) -> bytes:
         """RFC 8785 bytes of the whole event, signature included: what stores keep."""
+        if self.known_canonical is not None:
+            return self.known_canonical
         return canonicalize(self.value, sorted_is_canonical=self.sorted_is_canonical)
 
     def verify_signature(self) -> None:

@@ -35,8 +35,13 @@ _HALF_ORDER: Final = CURVE_ORDER // 2
 _MAX_SIGN_ATTEMPTS: Final = 1000  # each attempt succeeds with p ≈ 1/2; 1000 failures never happen
 
 
+_RIPEMD160 = hashlib.new("ripemd160")  # copying a prepared hash skips the OpenSSL lookup of new()
+
+
 def _ripemd160(data: bytes) -> bytes:
-    return hashlib.new("ripemd160", data).digest()
+    hasher = _RIPEMD160.copy()
+    hasher.update(data)
+    return hasher.digest()
 
 
 def _k1_checksum(payload: bytes) -> bytes:
@@ -74,6 +79,13 @@ class PublicKey:
         except ValueError:
             raise KeyFormatError("public key is not a point on secp256k1") from None
         self.data = data
+
+    @classmethod
+    def _trusted(cls, data: bytes) -> PublicKey:
+        """A key libsecp256k1 just produced: skip re-validating the point."""
+        key = cls.__new__(cls)
+        key.data = data
+        return key
 
     @classmethod
     def from_string(cls, text: str) -> PublicKey:
@@ -239,18 +251,21 @@ class Signature:
             s = int.from_bytes(self.data[33:65], "big")
             why = "s is high (not low-S)" if s > _HALF_ORDER else "r or s is not 32 canonical bytes"
             raise SignatureError(f"signature is not canonical: {why}")
+        return PublicKey._trusted(self._recover_bytes(digest))
+
+    def _recover_bytes(self, digest: bytes) -> bytes:
         try:
             key = coincurve.PublicKey.from_signature_and_message(
-                self.data[1:] + bytes([header - 31]), digest, hasher=None
+                self.data[1:] + bytes([self.data[0] - 31]), digest, hasher=None
             )
         except (ValueError, TypeError) as exc:
             raise SignatureError(f"signature does not recover a key: {exc}") from None
-        return PublicKey(key.format(compressed=True))
+        return bytes(key.format(compressed=True))
 
     def verify(self, digest: bytes, public_key: PublicKey) -> None:
         """Return None if this signs ``digest`` under ``public_key``; raise otherwise."""
         recovered = self.recover(digest)
-        if recovered != public_key:
+        if recovered.data != public_key.data:
             raise SignatureError(
                 f"signature does not match: it recovers {recovered.to_string()}, not {public_key.to_string()} "
                 "(the content was altered or another key signed it)"

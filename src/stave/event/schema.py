@@ -383,7 +383,8 @@ def validate_event(value: Any) -> EventEnvelope:
         known = ", ".join(EventType.__members__)
         raise SchemaError("$.type", f"unknown event type {event_type!r}; known types: {known}", "enum")
     try:
-        typed: EventEnvelope = msgspec.convert(value, type=AnyEvent)
+        # The concrete type, not the AnyEvent union: msgspec converts to a union ~5x slower.
+        typed: EventEnvelope = msgspec.convert(value, type=EVENT_SCHEMAS[EventType[event_type]])
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         assert match is not None  # the pattern matches any text

@@ -1,0 +1,1 @@
+"""stave's benchmarks: ``make bench`` (``python -m bench``). Figures, not assertions."""
