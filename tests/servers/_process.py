@@ -83,6 +83,14 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     return True
 
 
+def port_listening(port: int, host: str = HOST) -> bool:
+    """Does something accept TCP connections on the port? (Probing by connecting, not by
+    binding: a test bind could make the server's own bind fail.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex((host, port)) == 0
+
+
 def free_ports(count: int, *, also_free_at: int | None = None) -> list[int]:
     """`count` distinct ports that are free on 127.0.0.1 right now, reserved in this process.
 
@@ -107,14 +115,12 @@ def free_ports(count: int, *, also_free_at: int | None = None) -> list[int]:
         chosen.append(port)
         if len(chosen) == count:
             return chosen
-    release_ports(chosen, also_free_at=also_free_at)
+    release_ports([p + d for p in chosen for d in {0, offset}])
     raise ServerError(f"could not find {count} free ports on {HOST}")
 
 
-def release_ports(ports: Sequence[int], *, also_free_at: int | None = None) -> None:
-    for port in ports:
-        _reserved.discard(port)
-        _reserved.discard(port + (also_free_at or 0))
+def release_ports(ports: Sequence[int]) -> None:
+    _reserved.difference_update(ports)
 
 
 # --- processes -------------------------------------------------------------------------
@@ -197,12 +203,12 @@ class ManagedProcess:
         if self.popen is None or self.popen.returncode is not None:
             return
         pgid = self.pid
-        family = _descendants(pgid)
+        family = descendants(pgid)
         _signal_group(pgid, self.stop_signal if sig is None else sig)
         self._exited(timeout)
         _signal_group(pgid, signal.SIGKILL)
         for pid, started in family:
-            if _start_time(pid) == started:  # still the same process, not a reused pid
+            if process_alive(pid, started):  # still the same process, not a reused pid
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         self._exited(5.0)
@@ -213,7 +219,7 @@ class ManagedProcess:
         self.stop(0, sig=signal.SIGKILL)
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -222,7 +228,16 @@ def _start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])  # fields after "(comm)" start at field 3
 
 
-def _descendants(root: int) -> list[tuple[int, int]]:
+def process_alive(pid: int, started: int | None) -> bool:
+    """Is `pid` still the process that had start time `started`, and not a zombie?"""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and int(fields[19]) == started
+
+
+def descendants(root: int) -> list[tuple[int, int]]:
     """(pid, start time) of every live descendant of `root`, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -237,7 +252,7 @@ def _descendants(root: int) -> list[tuple[int, int]]:
     todo = list(children.get(root, []))
     while todo:
         pid = todo.pop()
-        started = _start_time(pid)
+        started = start_time(pid)
         if started is not None:
             found.append((pid, started))
         todo.extend(children.get(pid, []))
@@ -346,7 +361,8 @@ class Server:
     def _allocate_ports(self) -> None:
         raise NotImplementedError
 
-    def _release_ports(self) -> None:
+    def all_ports(self) -> list[int]:
+        """Every TCP port the server listens on (all free again once it is closed)."""
         raise NotImplementedError
 
     def _prepare(self) -> None:
@@ -400,7 +416,7 @@ class Server:
                     raise
                 # Someone took a port between our check and the server's bind: new ports,
                 # and a fresh data directory since _prepare() may have written the old ones.
-                self._release_ports()
+                release_ports(self.all_ports())
                 self._have_ports = self._prepared = False
                 shutil.rmtree(self.data_dir, ignore_errors=True)
                 self.data_dir.mkdir()
@@ -435,7 +451,9 @@ class Server:
                     f"{' '.join(proc.argv)}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}"
                 )
             try:
-                if self._ready():
+                # Every port must be listening, not only the one the probe uses: until then
+                # another process could still take one of them.
+                if all(port_listening(p) for p in self.all_ports()) and self._ready():
                     return
             except Exception as exc:  # not up yet: connection refused, 503, ...
                 last_error = exc
@@ -475,7 +493,7 @@ class Server:
         finally:
             _open_servers.discard(self)
             if self._have_ports:
-                self._release_ports()
+                release_ports(self.all_ports())
             if os.environ.get(KEEP_DIRS_ENV) != "1":
                 shutil.rmtree(self.tmp_dir, ignore_errors=True)
 

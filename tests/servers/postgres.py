@@ -8,7 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ._process import HOST, Server, ServerError, ServerNotInstalled, free_ports, release_ports, run
+from ._process import HOST, Server, ServerError, ServerNotInstalled, free_ports, run
 
 SUPERUSER = "postgres"
 
@@ -89,8 +89,8 @@ class PostgresServer(Server):
     def _allocate_ports(self) -> None:
         (self.port,) = free_ports(1)
 
-    def _release_ports(self) -> None:
-        release_ports([self.port])
+    def all_ports(self) -> list[int]:
+        return [self.port]
 
     def _prepare(self) -> None:
         if self._user() is not None:

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import BinaryIO
 
-from ._process import HOST, Server, ServerNotInstalled, free_ports, release_ports
+from ._process import HOST, Server, ServerNotInstalled, free_ports
 
 RespValue = bytes | int | str | list["RespValue"] | None
 
@@ -52,8 +52,8 @@ class RedisServer(Server):
     def _allocate_ports(self) -> None:
         (self.port,) = free_ports(1)
 
-    def _release_ports(self) -> None:
-        release_ports([self.port])
+    def all_ports(self) -> list[int]:
+        return [self.port]
 
     def _command(self) -> list[str]:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import secrets
 import shutil
 import sys
 import urllib.request
 from pathlib import Path
 
-from ._process import HOST, Server, ServerNotInstalled, free_ports, release_ports
+import orjson
+
+from ._process import HOST, Server, ServerNotInstalled, free_ports
 
 GRPC_OFFSET = 10000  # weed derives each gRPC port as http port + 10000
 # weed mini's components: each gets an http port P, and P + GRPC_OFFSET for gRPC.
@@ -93,8 +94,8 @@ class SeaweedServer(Server):
     def _allocate_ports(self) -> None:
         self.ports = dict(zip(COMPONENTS, free_ports(len(COMPONENTS), also_free_at=GRPC_OFFSET), strict=True))
 
-    def _release_ports(self) -> None:
-        release_ports(list(self.ports.values()), also_free_at=GRPC_OFFSET)
+    def all_ports(self) -> list[int]:
+        return [p + offset for p in self.ports.values() for offset in (0, GRPC_OFFSET)]
 
     def _prepare(self) -> None:
         self.log_dir.mkdir(exist_ok=True)
@@ -103,7 +104,7 @@ class SeaweedServer(Server):
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
-        self.config_path.write_text(json.dumps({"identities": [identity]}))
+        self.config_path.write_bytes(orjson.dumps({"identities": [identity]}))
 
     def _command(self) -> list[str]:
         ports = [f"-{c}.port={p}" for c, p in self.ports.items()]

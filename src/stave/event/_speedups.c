@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static int float_prints_alike(double x) {
@@ -77,48 +78,59 @@ static PyObject *check_tree(PyObject *self, PyObject *args) {
 
 static const char ALPHABET[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
+static signed char B58_VALUES[256];
+
 static PyObject *b58decode(PyObject *self, PyObject *args) {
     const char *text;
     Py_ssize_t length;
     if (!PyArg_ParseTuple(args, "s#:b58decode", &text, &length)) return NULL;
-    signed char values[256];
-    memset(values, -1, sizeof values);
-    for (int i = 0; i < 58; i++) values[(unsigned char)ALPHABET[i]] = (signed char)i;
 
     Py_ssize_t zeros = 0;
     while (zeros < length && text[zeros] == '1') zeros++;
-    /* log(58)/log(256) < 0.733: the decoded size is at most length * 733 / 1000 + 1. */
-    Py_ssize_t size = length * 733 / 1000 + 1;
-    unsigned char *buffer = PyMem_Calloc((size_t)size, 1);
-    if (buffer == NULL) return PyErr_NoMemory();
-    Py_ssize_t used = 0; /* bytes of the big-endian number in use, from the end of buffer */
-    for (Py_ssize_t i = zeros; i < length; i++) {
-        unsigned char c = (unsigned char)text[i];
-        int digit = values[c];
-        if (digit < 0) {
-            PyMem_Free(buffer);
-            /* Every earlier character was ASCII, so the byte index is the str position. */
-            if (c < 128) return PyErr_Format(PyExc_ValueError, "invalid base58 character '%c' at position %zd", c, i);
-            return PyErr_Format(PyExc_ValueError, "invalid base58 character (not ASCII) at position %zd", i);
+    /* The number as little-endian base-2^32 limbs; 58^5 < 2^30, so five digits at a time
+     * fit a 64-bit multiply-add. log(58)/log(2^32) < 0.1831 limbs per digit. */
+    Py_ssize_t max_limbs = (length - zeros) * 1831 / 10000 + 2;
+    uint32_t *limbs = PyMem_Calloc((size_t)max_limbs, sizeof(uint32_t));
+    if (limbs == NULL) return PyErr_NoMemory();
+    Py_ssize_t used = 0;
+    for (Py_ssize_t i = zeros; i < length;) {
+        uint64_t multiplier = 1, chunk = 0;
+        for (int k = 0; k < 5 && i < length; k++, i++) {
+            unsigned char c = (unsigned char)text[i];
+            int digit = B58_VALUES[c];
+            if (digit < 0) {
+                PyMem_Free(limbs);
+                /* Every earlier character was ASCII, so the byte index is the str position. */
+                if (c < 128) return PyErr_Format(PyExc_ValueError, "invalid base58 character '%c' at position %zd", c, i);
+                return PyErr_Format(PyExc_ValueError, "invalid base58 character (not ASCII) at position %zd", i);
+            }
+            chunk = chunk * 58 + (uint64_t)digit;
+            multiplier *= 58;
         }
-        unsigned int carry = (unsigned int)digit;
-        Py_ssize_t j = 0;
-        for (Py_ssize_t k = size - 1; k >= 0 && (carry != 0 || j < used); k--, j++) {
-            carry += 58u * buffer[k];
-            buffer[k] = (unsigned char)(carry & 0xff);
-            carry >>= 8;
+        uint64_t carry = chunk;
+        for (Py_ssize_t j = 0; j < used; j++) {
+            carry += (uint64_t)limbs[j] * multiplier;
+            limbs[j] = (uint32_t)carry;
+            carry >>= 32;
         }
-        used = j;
+        while (carry) {
+            limbs[used++] = (uint32_t)carry;
+            carry >>= 32;
+        }
     }
-    Py_ssize_t start = size - used;
-    while (start < size && buffer[start] == 0) start++;
-    PyObject *result = PyBytes_FromStringAndSize(NULL, zeros + (size - start));
+    /* Big-endian bytes without leading zeros, after the '1' zeros. */
+    Py_ssize_t nbytes = used * 4;
+    while (nbytes > 0 && ((limbs[(nbytes - 1) / 4] >> (8 * ((nbytes - 1) % 4))) & 0xff) == 0) nbytes--;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, zeros + nbytes);
     if (result != NULL) {
-        char *out = PyBytes_AS_STRING(result);
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
         memset(out, 0, (size_t)zeros);
-        memcpy(out + zeros, buffer + start, (size_t)(size - start));
+        for (Py_ssize_t b = 0; b < nbytes; b++) {
+            Py_ssize_t index = nbytes - 1 - b; /* byte index from the least significant end */
+            out[zeros + b] = (unsigned char)(limbs[index / 4] >> (8 * (index % 4)));
+        }
     }
-    PyMem_Free(buffer);
+    PyMem_Free(limbs);
     return result;
 }
 
@@ -130,4 +142,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "stave.event._speedups", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    memset(B58_VALUES, -1, sizeof B58_VALUES);
+    for (int i = 0; i < 58; i++) B58_VALUES[(unsigned char)ALPHABET[i]] = (signed char)i;
+    return PyModule_Create(&module);
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import orjson
 from msgspec import UNSET
 
 from stave.errors import DigestMismatchError, KeyFormatError, SchemaError, SignatureError, VerificationError
@@ -76,8 +77,10 @@ def admit(
             f"at most {policy.max_future_skew} s of clock skew is accepted"
         )
     # (4)
-    unsigned = {key: item for key, item in value.items() if key != "sig"}
-    unsigned_bytes = canonicalize(unsigned, sorted_is_canonical=parsed.sorted_is_canonical)
+    unsigned_bytes = _unsigned_from_signed(parsed.canonical, value) if parsed.canonical else None
+    if unsigned_bytes is None:
+        unsigned = {key: item for key, item in value.items() if key != "sig"}
+        unsigned_bytes = canonicalize(unsigned, sorted_is_canonical=parsed.sorted_is_canonical)
     digest = hashlib.sha256(unsigned_bytes).digest()
     event_id = digest.hex()
     if expected_id is not None and event_id != expected_id:
@@ -90,3 +93,24 @@ def admit(
     except (KeyFormatError, SignatureError) as exc:
         raise SignatureError(f"$.sig: {exc}") from None
     return Event(value, event_id, unsigned_bytes, typed, parsed.sorted_is_canonical, parsed.canonical)
+
+
+_ENVELOPE_KEYS = frozenset({"v", "type", "author_pubkey", "created_at", "parents", "body", "proofs", "sig"})
+
+
+def _unsigned_from_signed(signed: bytes, value: dict[str, JsonValue]) -> bytes | None:
+    """Cut the ``sig`` member out of the signed event's canonical bytes, if that is exact.
+
+    In RFC 8785 form the top-level members are sorted, so when the event has only envelope
+    fields (the keys after ``sig`` are then ``type`` and ``v``), the bytes end in exactly
+    ``"sig":S,"type":T,"v":V}`` and removing ``"sig":S,`` yields the unsigned form without
+    serialising the body a second time. Returns None when that shape does not hold. Only
+    called after schema validation, so ``sig`` and ``type`` are ASCII strings and ``v`` is 1.
+    """
+    if not value.keys() <= _ENVELOPE_KEYS:
+        return None
+    sig_member = b'"sig":' + orjson.dumps(value["sig"]) + b","
+    rest = b'"type":' + orjson.dumps(value["type"]) + b',"v":1}'
+    if not signed.endswith(sig_member + rest):
+        return None
+    return signed[: len(signed) - len(sig_member) - len(rest)] + rest

@@ -15,6 +15,7 @@ rules that span fields are checked afterwards by :func:`_check_rules`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, TypeAlias, Union
 
 import msgspec
@@ -332,7 +333,7 @@ class EventEnvelope(msgspec.Struct, kw_only=True, tag_field="type", forbid_unkno
 
     @property
     def event_type(self) -> EventType:
-        return EventType[str(type(self).__struct_config__.tag)]
+        return _TYPE_OF_SCHEMA[type(self)]
 
 
 def _envelope(event_type: EventType, body: type[_Body]) -> type[EventEnvelope]:
@@ -364,6 +365,9 @@ BODY_SCHEMAS: Final[dict[EventType, type[_Body]]] = {
     EventType.SPLIT_NODE: SplitNodeBody,
 }
 EVENT_SCHEMAS: Final = {event_type: _envelope(event_type, body) for event_type, body in BODY_SCHEMAS.items()}
+_TYPE_OF_SCHEMA: Final[dict[type[EventEnvelope], EventType]] = {
+    schema: event_type for event_type, schema in EVENT_SCHEMAS.items()
+}
 AnyEvent: TypeAlias = Union[tuple(EVENT_SCHEMAS.values())]  # type: ignore[valid-type]  # noqa: UP007
 
 _MSGSPEC_PATH = re.compile(r"^(?P<detail>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -404,26 +408,36 @@ def _json_type(value: Any) -> str:
 
 def _check_rules(event: EventEnvelope) -> None:
     """Rules that span fields, which a type schema cannot express."""
-    body = event.body
-    if isinstance(body, ReleaseBundleBody):
-        _check_release_bundle(body)
-    elif isinstance(body, AddMemberBody):
-        if body.member.person_id is UNSET and body.member.name is UNSET:
-            raise SchemaError("$.body.member", "a member needs `person_id` or `name`", "required")
-    elif isinstance(body, DistributeRewardsBody):
-        total = sum(allocation.amount for allocation in body.allocations)
-        if total > body.pool:
-            raise SchemaError("$.body.allocations", f"allocations total {total}, more than the pool {body.pool}", "sum")
-        seen: set[str] = set()
-        for index, allocation in enumerate(body.allocations):
-            if allocation.recipient in seen:
-                raise SchemaError(f"$.body.allocations[{index}].recipient", "recipient appears twice", "unique")
-            seen.add(allocation.recipient)
-        if body.period_start is not UNSET and body.period_end is not UNSET and body.period_end < body.period_start:
-            raise SchemaError("$.body.period_end", "period ends before it starts", "order")
-    elif isinstance(body, MergeNodeBody) and body.source_id == body.target_id:
+    check = _RULES.get(type(event.body))
+    if check is not None:
+        check(event.body)
+
+
+def _check_add_member(body: AddMemberBody) -> None:
+    if body.member.person_id is UNSET and body.member.name is UNSET:
+        raise SchemaError("$.body.member", "a member needs `person_id` or `name`", "required")
+
+
+def _check_rewards(body: DistributeRewardsBody) -> None:
+    total = sum(allocation.amount for allocation in body.allocations)
+    if total > body.pool:
+        raise SchemaError("$.body.allocations", f"allocations total {total}, more than the pool {body.pool}", "sum")
+    seen: set[str] = set()
+    for index, allocation in enumerate(body.allocations):
+        if allocation.recipient in seen:
+            raise SchemaError(f"$.body.allocations[{index}].recipient", "recipient appears twice", "unique")
+        seen.add(allocation.recipient)
+    if body.period_start is not UNSET and body.period_end is not UNSET and body.period_end < body.period_start:
+        raise SchemaError("$.body.period_end", "period ends before it starts", "order")
+
+
+def _check_merge(body: MergeNodeBody) -> None:
+    if body.source_id == body.target_id:
         raise SchemaError("$.body.target_id", "a node cannot be merged into itself", "distinct")
-    elif isinstance(body, SplitNodeBody) and body.merge_id is UNSET and not body.move_credits:
+
+
+def _check_split(body: SplitNodeBody) -> None:
+    if body.merge_id is UNSET and not body.move_credits:
         raise SchemaError("$.body", "a split needs `merge_id` (undo a merge) or `move_credits`", "required")
 
 
@@ -452,3 +466,12 @@ def _check_release_bundle(body: ReleaseBundleBody) -> None:
         if position in positions:
             raise SchemaError(path, f"side {position[0]} track {position[1]} is listed twice", "unique")
         positions.add(position)
+
+
+_RULES: Final[dict[type[_Body], Callable[[Any], None]]] = {
+    ReleaseBundleBody: _check_release_bundle,
+    AddMemberBody: _check_add_member,
+    DistributeRewardsBody: _check_rewards,
+    MergeNodeBody: _check_merge,
+    SplitNodeBody: _check_split,
+}
