@@ -83,7 +83,7 @@ def calibrate(fn: Callable[[], object], target_seconds: float = 0.05) -> int:
 
 
 def compare(
-    subjects: dict[str, Callable[[], object]], rounds: int = 15, target_seconds: float = 0.04
+    subjects: dict[str, Callable[[], object]], rounds: int = 31, target_seconds: float = 0.03
 ) -> dict[str, float]:
     """Median seconds per call of each function, measured interleaved over ``rounds``."""
     numbers = {name: calibrate(fn, target_seconds) for name, fn in subjects.items()}

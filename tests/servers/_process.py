@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 HOST = "127.0.0.1"
 INSTALL_SCRIPT = "scripts/install-servers.sh"
@@ -259,7 +259,7 @@ def descendants(root: int) -> list[tuple[int, int]]:
     return found
 
 
-def _as_user(user: str | None) -> dict[str, object]:
+def _as_user(user: str | None) -> dict[str, Any]:
     """Popen arguments to run as `user` (we are root): its uid, its group, no extra groups."""
     if user is None:
         return {}
@@ -302,7 +302,7 @@ def run(
                 cwd=cwd,
                 check=False,
                 start_new_session=True,  # a timeout kills it alone, not our group
-                **_as_user(user),  # type: ignore[arg-type]
+                **_as_user(user),
             ).returncode
         except subprocess.TimeoutExpired as exc:
             raise ServerStartError(f"{args[0]} timed out after {timeout}s\n{log_tail(log_path)}") from exc
@@ -520,4 +520,3 @@ class Server:
 def _bind_failed(message: str) -> bool:
     text = message.lower()
     return "address already in use" in text or "eaddrinuse" in text or "could not bind" in text
-

@@ -45,12 +45,12 @@ from typing import TypeVar
 
 import pytest
 
+from ._process import Server, ServerNotInstalled
 from .anvil import AnvilServer
 from .ipfs import IpfsServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .seaweed import SeaweedServer
-from ._process import Server, ServerNotInstalled
 
 S = TypeVar("S", bound=Server)
 

@@ -39,9 +39,9 @@ class PostgresServer(Server):
         self.bin_dir = self.find_bin_dir()
         super().__init__(base_dir=base_dir)
         self.socket_dir = self.tmp_dir / "sock"
-        if self._user() is not None:
+        if (owner := self._user()) is not None:
             # The whole temp dir, so the server user can create its data and socket dirs.
-            shutil.chown(self.tmp_dir, self._user())
+            shutil.chown(self.tmp_dir, owner)
 
     @classmethod
     def find_bin_dir(cls) -> Path:
@@ -54,7 +54,7 @@ class PostgresServer(Server):
             key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
         )
         if not candidates:
-            raise ServerNotInstalled(cls.name, "PostgreSQL's initdb is neither on PATH nor in /usr/lib/postgresql/*/bin")
+            raise ServerNotInstalled(cls.name, "PostgreSQL's initdb is on neither PATH nor /usr/lib/postgresql/*/bin")
         return candidates[-1].parent
 
     @classmethod
@@ -93,11 +93,10 @@ class PostgresServer(Server):
         return [self.port]
 
     def _prepare(self) -> None:
-        if self._user() is not None:
-            shutil.chown(self.data_dir, self._user())
         self.socket_dir.mkdir(exist_ok=True)
-        if self._user() is not None:
-            shutil.chown(self.socket_dir, self._user())
+        if (owner := self._user()) is not None:
+            shutil.chown(self.data_dir, owner)
+            shutil.chown(self.socket_dir, owner)
         run(
             [
                 self.bin_dir / "initdb",
@@ -129,14 +128,14 @@ class PostgresServer(Server):
 
     def _ready(self) -> bool:
         # pg_isready exits 0 only once the server accepts connections (not while starting up).
-        probe = [self.bin_dir / "pg_isready", "-q", "-h", self.host, "-p", str(self.port), "-U", self.user]
+        probe = [str(self.bin_dir / "pg_isready"), "-q", "-h", self.host, "-p", str(self.port), "-U", self.user]
         return subprocess.run(probe, env=self._env(), check=False, timeout=5).returncode == 0
 
     def psql(self, sql: str, *, database: str | None = None, timeout: float = 30.0) -> str:
         """Run SQL with psql (unaligned, tuples only) and return its output, stripped."""
         result = subprocess.run(
             [
-                self.bin_dir / "psql",
+                str(self.bin_dir / "psql"),
                 "-X", "-q", "-A", "-t",
                 "-v", "ON_ERROR_STOP=1",
                 "-h", self.host,

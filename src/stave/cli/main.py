@@ -79,11 +79,12 @@ def root(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data-dir", help="Where stave keeps its state [env: STAVE_DATA_DIR; default: the user data dir]."
+            "--data-dir", help="Where stave keeps its state (env STAVE_DATA_DIR; default: the user data directory)."
         ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML config file [env: STAVE_CONFIG; default: ./stave.toml].")
+        Path | None,
+        typer.Option("--config", help="TOML config file (env STAVE_CONFIG; default: ./stave.toml if present)."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -253,7 +254,7 @@ def demo(ctx: typer.Context) -> None:
 def main() -> None:
     """Entry point: map stave's errors to messages and exit codes in one place."""
     try:
-        app()
+        app(prog_name="stave")
     except VerificationError as exc:
         typer.echo(f"invalid: {exc}", err=True)
         sys.exit(1)
