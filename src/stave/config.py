@@ -22,7 +22,7 @@ import platformdirs
 from stave.errors import ConfigError
 from stave.event import AdmissionPolicy, JsonLimits
 
-__all__ = ["EventSettings", "Settings", "default_data_dir", "load_settings"]
+__all__ = ["DatabaseSettings", "EventSettings", "Settings", "StoreSettings", "default_data_dir", "load_settings"]
 
 CONFIG_FILE_NAME = "stave.toml"
 ENV_PREFIX = "STAVE_"
@@ -42,15 +42,47 @@ class EventSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         )
 
 
+class DatabaseSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where indexes and the log live: ``sqlite:///…`` (default) or ``postgresql://…``."""
+
+    url: str = ""
+
+
+class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The replicated store. Empty ``durable`` means two local directories under the data dir."""
+
+    durable: list[str] = msgspec.field(default_factory=list)
+    cache: str = ""
+    archive: str = ""
+    min_redundancy: int = 2
+    timeout: float = 10.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every setting of stave. Later parts add their sections here."""
 
     data_dir: str | None = None
     event: EventSettings = msgspec.field(default_factory=EventSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else default_data_dir()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'stave.db'}"
+
+    @property
+    def durable_urls(self) -> list[str]:
+        if self.store.durable:
+            return list(self.store.durable)
+        return [f"file://{self.data_path / 'store' / name}" for name in ("a", "b")]
+
+    @property
+    def archive_url(self) -> str:
+        return self.store.archive or f"car://{self.data_path / 'store' / 'archive'}"
 
 
 def default_data_dir() -> Path:
@@ -126,9 +158,18 @@ def _env_names() -> dict[str, str]:
     return names
 
 
-def _from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+_LIST_SETTINGS = frozenset({"store.durable"})
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Values of ``STAVE_*`` variables; a list setting takes URLs separated by spaces or commas."""
     names = _env_names()
-    return {names[name]: value for name, value in environ.items() if name in names}
+    values: dict[str, Any] = {}
+    for name, value in environ.items():
+        if name in names:
+            dotted = names[name]
+            values[dotted] = value.replace(",", " ").split() if dotted in _LIST_SETTINGS else value
+    return values
 
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:

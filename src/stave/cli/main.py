@@ -16,6 +16,7 @@ import typer
 
 from stave import __version__
 from stave.cli.inputs import Input, read_inputs, read_key_file
+from stave.cli.store_cmds import store_app
 from stave.config import Settings, load_settings
 from stave.errors import ConfigError, StaveError, VerificationError
 from stave.event import (
@@ -42,6 +43,7 @@ event_app = typer.Typer(help="Hash, sign, verify and validate events.", no_args_
 app.add_typer(key_app, name="key")
 app.add_typer(json_app, name="json")
 app.add_typer(event_app, name="event")
+app.add_typer(store_app, name="store")
 
 FilesArg = Annotated[list[str], typer.Argument(help="Files to read; '-' reads standard input.", show_default=False)]
 KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="File holding one private key (PVT_K1_… or WIF).")]

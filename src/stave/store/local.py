@@ -1,0 +1,220 @@
+"""Local filesystem driver (``file:///var/lib/stave/events``).
+
+Objects live at ``<root>/<namespace>/<d[0:2]>/<d[2:4]>/<digest>`` (``.json`` for events), two
+levels of 256 shards so no directory grows past a few thousand entries at a billion objects.
+A write goes to a temporary file in the target directory, is fsynced, then linked into place
+(``link`` fails if the name exists, so a write never replaces a copy unless asked to) and the
+directory is fsynced: a crash leaves either no object or a whole one, never a torn one under
+a real name. Temporary files left by a crash are ignored by reads and removed by ``scrub``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from stave.errors import BlobNotFound, ConfigError, IntegrityError, StorageError
+from stave.store.base import BlobInfo, BlobKey, BlobStore, Namespace
+
+__all__ = ["LocalStore"]
+
+_CHUNK = 1 << 20
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalStore(BlobStore):
+    scheme = "file"
+    cost = 10
+
+    def __init__(self, root: Path | str, name: str | None = None, *, fsync: bool = True, **limits: int) -> None:
+        self.root = Path(root)
+        super().__init__(name or f"file:{self.root}", **limits)
+        self.fsync = fsync  # off only for benchmarks of the code around it, never in service
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str | None = None) -> LocalStore:
+        """``file:///absolute/path`` (``?fsync=0`` only for benchmarks)."""
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(f"store URL {url!r}: expected file:///absolute/path")
+        query = parse_qs(parts.query)
+        fsync = query.get("fsync", ["1"])[0] not in ("0", "false", "no")
+        return cls(unquote(parts.path), name=name, fsync=fsync)
+
+    def path(self, key: BlobKey) -> Path:
+        digest = key.digest
+        suffix = ".json" if key.namespace is Namespace.EVENTS else ""
+        return self.root / key.namespace.value / digest[:2] / digest[2:4] / f"{digest}{suffix}"
+
+    # --- the contract ------------------------------------------------------------------------
+
+    def _put(self, key: BlobKey, data: bytes, info: BlobInfo, replace: bool) -> str | None:
+        self._put_many([(key, data)], replace)
+        return None
+
+    def put_many(self, items: Sequence[tuple[BlobKey, bytes, BlobInfo]]) -> list[str | StorageError | None]:
+        """Write several blobs with one fsync per directory: the group commit of ingest."""
+        for key, data, _ in items:
+            self._check_size(key, len(data))
+        if not items:
+            return []
+        pairs = [(key, data) for key, data, _ in items]
+        try:
+            self._call("put", items[0][0], lambda: self._put_many(pairs, False))
+        except StorageError as exc:
+            return [exc] * len(items)
+        return [None] * len(items)
+
+    def _put_many(self, items: Sequence[tuple[BlobKey, bytes]], replace: bool) -> None:
+        pending: list[tuple[Path, Path]] = []
+        try:
+            for key, data in items:
+                final = self.path(key)
+                if not replace and final.exists():
+                    continue
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+                with open(temp, "wb") as handle:
+                    handle.write(data)
+                    if self.fsync:
+                        os.fsync(handle.fileno())
+                pending.append((temp, final))
+            directories = set()
+            for temp, final in pending:
+                self._install(temp, final, replace)
+                directories.add(final.parent)
+            if self.fsync:
+                for directory in directories:
+                    _fsync_directory(directory)
+        finally:
+            for temp, _ in pending:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+
+    @staticmethod
+    def _install(temp: Path, final: Path, replace: bool) -> None:
+        if replace:
+            os.replace(temp, final)
+            return
+        with contextlib.suppress(FileExistsError):  # same address, same content: idempotent
+            os.link(temp, final)  # atomic create-only
+
+    def _get(self, key: BlobKey, locator: str | None) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(f"{self.name}: {key} not found") from None
+
+    def _has(self, key: BlobKey, locator: str | None) -> bool:
+        return self.path(key).is_file()
+
+    def _delete(self, key: BlobKey, locator: str | None) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    def _list(self, namespace: Namespace) -> Iterator[str]:
+        base = self.root / namespace.value
+        if not base.is_dir():
+            return
+        for first in sorted(base.iterdir()):
+            if not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                for entry in sorted(second.iterdir()):
+                    name = entry.name.removesuffix(".json")
+                    if not entry.name.startswith(_TMP_PREFIX) and len(name) == 64:
+                        yield name
+
+    def _health(self) -> str:
+        """A real write: a probe file written, fsynced and removed (finds full or read-only disks)."""
+        if not self.root.is_dir():
+            raise StorageError(f"{self.root} is not a directory")
+        probe = self.root / f"{_TMP_PREFIX}health-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"ok")
+                os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
+        usage = shutil.disk_usage(self.root)
+        return f"{usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB"
+
+    # --- media, streamed -------------------------------------------------------------------
+
+    def put_path(self, key: BlobKey, source: Path) -> str | None:
+        """Copy a file in chunks (never whole into memory), verifying its SHA-256 on the way."""
+        self._check_size(key, source.stat().st_size)
+        self._call("put", key, lambda: self._copy_in(key, source))
+        return None
+
+    def get_to_path(self, key: BlobKey, destination: Path, locator: str | None = None) -> None:
+        """Copy out in chunks, verifying the SHA-256 of media; events are small and verified whole."""
+        if key.namespace is Namespace.EVENTS:
+            super().get_to_path(key, destination, locator)
+            return
+        source = self.open_path(key)
+        digest = hashlib.sha256()
+        with open(source, "rb") as reader, open(destination, "wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+        if digest.hexdigest() != key.digest:
+            destination.unlink()
+            raise IntegrityError(f"{self.name}: {key}: copy hashes to {digest.hexdigest()}")
+
+    def _copy_in(self, key: BlobKey, source: Path) -> None:
+        final = self.path(key)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        try:
+            with open(source, "rb") as reader, open(temp, "wb") as writer:
+                while chunk := reader.read(_CHUNK):
+                    digest.update(chunk)
+                    writer.write(chunk)
+                if self.fsync:
+                    os.fsync(writer.fileno())
+            if key.namespace is Namespace.MEDIA and digest.hexdigest() != key.digest:
+                raise IntegrityError(f"{self.name}: {key}: file hashes to {digest.hexdigest()}")
+            self._install(temp, final, replace=False)
+            if self.fsync:
+                _fsync_directory(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def open_path(self, key: BlobKey) -> Path:
+        """The file of a stored blob, for streaming it out (the caller verifies as it reads)."""
+        path = self.path(key)
+        if not path.is_file():
+            raise BlobNotFound(f"{self.name}: {key} not found")
+        return path
+
+    def remove_temporaries(self) -> int:
+        """Delete temporary files a crash left behind; returns how many."""
+        removed = 0
+        for path in self.root.rglob(f"{_TMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        return removed
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

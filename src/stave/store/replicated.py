@@ -1,0 +1,502 @@
+"""The replicated store: every durable backend at once, acknowledged at quorum, self-healing.
+
+Writes go to all durable backends in parallel, each with a timeout. A blob is acknowledged
+(recorded ``stored`` in the index, in one durable transaction) only when ``min_redundancy``
+durable copies are confirmed; otherwise the write fails with every backend's reason and the
+index does not know the blob, so no later read can mistake a partial write for a stored blob
+(stray copies are harmless and ``scrub`` reports them as orphans). A cache (Redis) is filled
+after acknowledgement and never counts as a copy.
+
+Reads try the cache, then durable backends from the cheapest, then the archive; every copy is
+verified (see :func:`stave.store.base.verify_blob`). A missing or corrupt copy is skipped, the
+next is tried, and the bad ones are repaired from the good bytes (read-repair).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from stave.db import Database
+from stave.errors import BackendUnavailable, BlobNotFound, IntegrityError, StorageError
+from stave.event import Event
+from stave.store.base import BlobInfo, BlobKey, BlobStore, Health, Namespace
+from stave.store.index import CopyRecord, StoredBlob, StoreIndex
+from stave.store.urls import open_store
+
+__all__ = ["PutResult", "QuorumError", "ReplicatedStore", "ScrubReport", "StoreHealth"]
+
+
+class QuorumError(BackendUnavailable):
+    """Fewer than ``min_redundancy`` durable copies could be written; nothing was stored."""
+
+    def __init__(self, key: BlobKey | None, confirmed: list[str], failures: dict[str, str], needed: int) -> None:
+        self.key = key
+        self.confirmed = confirmed
+        self.failures = failures
+        reasons = "; ".join(f"{backend}: {reason}" for backend, reason in failures.items()) or "no durable backends"
+        what = str(key) if key else "write"
+        super().__init__(
+            f"{what}: only {len(confirmed)} of the {needed} durable copies needed were written ({reasons})",
+            retry_after=5.0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    key: BlobKey
+    stored: list[str]
+    failed: dict[str, str]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    ok: bool
+    durable_up: int
+    min_redundancy: int
+    backends: list[Health]
+
+
+@dataclass
+class BackendCounts:
+    ok: int = 0
+    missing: int = 0
+    corrupt: int = 0
+    unavailable: int = 0
+    repaired: int = 0
+    orphaned: int = 0
+
+
+@dataclass
+class ScrubReport:
+    checked: int = 0
+    unrecoverable: list[str] = field(default_factory=list)
+    backends: dict[str, BackendCounts] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """Nothing wrong was found anywhere."""
+        return not self.unrecoverable and all(
+            counts.missing == counts.corrupt == counts.unavailable == counts.orphaned == 0
+            for counts in self.backends.values()
+        )
+
+    @property
+    def healed(self) -> bool:
+        """Every missing or corrupt copy found was repaired."""
+        return not self.unrecoverable and all(
+            counts.repaired == counts.missing + counts.corrupt for counts in self.backends.values()
+        )
+
+
+def _info(event: Event) -> BlobInfo:
+    return BlobInfo(event_type=event.type.name, author=event.author, created_at=event.created_at)
+
+
+class ReplicatedStore:
+    def __init__(
+        self,
+        durable: Sequence[BlobStore],
+        index: StoreIndex,
+        *,
+        cache: BlobStore | None = None,
+        archive: BlobStore | None = None,
+        min_redundancy: int = 2,
+        timeout: float = 10.0,
+        temp_dir: Path | None = None,
+    ) -> None:
+        names = [backend.name for backend in durable] + [b.name for b in (cache, archive) if b is not None]
+        if len(set(names)) != len(names):
+            raise ValueError(f"backend names must be distinct, got {names}")
+        if any(not backend.durable for backend in durable):
+            raise ValueError("a cache cannot be a durable backend: a copy with a TTL is not a copy")
+        if not 1 <= min_redundancy <= len(durable):
+            raise ValueError(
+                f"min_redundancy must be between 1 and {len(durable)} (the durable backends), got {min_redundancy}"
+            )
+        self.durable = list(durable)
+        self.index = index
+        self.cache = cache
+        self.archive = archive
+        self.min_redundancy = min_redundancy
+        self.timeout = timeout
+        self.temp_dir = temp_dir
+        self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * len(names)), thread_name_prefix="stave-store")
+        self._by_name = {backend.name: backend for backend in [*self.durable, *(b for b in (archive,) if b)]}
+
+    @classmethod
+    def from_urls(
+        cls,
+        durable: Sequence[str],
+        database: Database,
+        *,
+        cache: str = "",
+        archive: str = "",
+        min_redundancy: int = 2,
+        timeout: float = 10.0,
+        temp_dir: Path | None = None,
+    ) -> ReplicatedStore:
+        """Open every backend from its URL (see :mod:`stave.store.urls`)."""
+        return cls(
+            [open_store(url) for url in durable],
+            StoreIndex(database),
+            cache=open_store(cache) if cache else None,
+            archive=open_store(archive) if archive else None,
+            min_redundancy=min_redundancy,
+            timeout=timeout,
+            temp_dir=temp_dir,
+        )
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def put_event(self, event: Event) -> PutResult:
+        """Store one admitted event at quorum or raise :class:`QuorumError`."""
+        result = self.put_events([event])[0]
+        if isinstance(result, QuorumError):
+            raise result
+        return result
+
+    def put_events(self, events: Sequence[Event]) -> list[PutResult | QuorumError]:
+        """Store many events with one write per backend and one index transaction (group commit)."""
+        items = {BlobKey.event(event.id): (event.canonical_bytes(), _info(event)) for event in events}
+        results = self._put_blobs(items)
+        return [results[BlobKey.event(event.id)] for event in events]
+
+    def _put_blobs(self, items: dict[BlobKey, tuple[bytes, BlobInfo]]) -> dict[BlobKey, PutResult | QuorumError]:
+        known = self.index.stored(list(items))
+        results: dict[BlobKey, PutResult | QuorumError] = {
+            key: PutResult(key, [c.backend for c in blob.copies.values() if c.state == "ok"], {}, duplicate=True)
+            for key, blob in known.items()
+        }
+        new = [(key, data, info) for key, (data, info) in items.items() if key not in known]
+        if not new:
+            return results
+        outcomes = self._write_everywhere(lambda backend: backend.put_many(new), len(new))
+        entries = []
+        for position, (key, data, info) in enumerate(new):
+            confirmed: list[str] = []
+            failures: dict[str, str] = {}
+            copies: list[CopyRecord] = []
+            for backend in self.durable:
+                outcome = outcomes[backend.name][position]
+                if isinstance(outcome, Exception):
+                    failures[backend.name] = str(outcome)
+                    copies.append(CopyRecord(backend.name, "failed", detail=str(outcome)[:2000]))
+                else:
+                    confirmed.append(backend.name)
+                    copies.append(CopyRecord(backend.name, "ok", locator=outcome))
+            if len(confirmed) >= self.min_redundancy:
+                entries.append((key, len(data), info, copies))
+                results[key] = PutResult(key, confirmed, failures)
+            else:
+                results[key] = QuorumError(key, confirmed, failures, self.min_redundancy)
+        self.index.record_stored(entries)  # the acknowledgement: durable before we return
+        if self.cache is not None:
+            for key, data, _ in new:
+                if isinstance(results[key], PutResult):
+                    self._quietly(self.cache.put, key, data, BlobInfo())
+        return results
+
+    def _write_everywhere(
+        self, write: Callable[[BlobStore], list[str | StorageError | None]], count: int
+    ) -> dict[str, list[str | StorageError | None]]:
+        futures: dict[str, Future[list[str | StorageError | None]]] = {
+            backend.name: self._executor.submit(write, backend) for backend in self.durable
+        }
+        wait(futures.values(), timeout=self.timeout)
+        outcomes: dict[str, list[str | StorageError | None]] = {}
+        for name, future in futures.items():
+            if not future.done():
+                outcomes[name] = [BackendUnavailable(f"{name}: timed out after {self.timeout:g} s")] * count
+                continue
+            try:
+                outcomes[name] = future.result()
+            except Exception as exc:
+                outcomes[name] = [StorageError(f"{name}: {type(exc).__name__}: {exc}")] * count
+        return outcomes
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> bytes:
+        """The verified canonical bytes of a stored event."""
+        return self.get(BlobKey.event(event_id))
+
+    def get(self, key: BlobKey) -> bytes:
+        if self.cache is not None:
+            with contextlib.suppress(StorageError):
+                return self.cache.get(key)
+        blob = self.index.get(key)
+        if blob is None:
+            raise BlobNotFound(f"{key} is not stored")
+        return self._read_stored(blob)
+
+    def get_events(self, event_ids: Sequence[str]) -> dict[str, bytes | StorageError]:
+        """Verified bytes (or the error) per id: the cache in one pipeline, the rest in parallel."""
+        keys = [BlobKey.event(event_id) for event_id in event_ids]
+        found: dict[BlobKey, bytes | StorageError] = {}
+        if self.cache is not None:
+            for key, value in self.cache.get_many(keys).items():
+                if isinstance(value, bytes):
+                    found[key] = value
+        missing = [key for key in keys if key not in found]
+        stored = self.index.stored(missing)
+        futures = {key: self._executor.submit(self._read_stored, stored[key]) for key in missing if key in stored}
+        for key in missing:
+            if key not in stored:
+                found[key] = BlobNotFound(f"{key} is not stored")
+                continue
+            try:
+                found[key] = futures[key].result()
+            except StorageError as exc:
+                found[key] = exc
+        return {key.digest: found[key] for key in keys}
+
+    def _read_order(self, blob: StoredBlob) -> list[tuple[BlobStore, str | None]]:
+        candidates = list(self.durable) + ([self.archive] if self.archive is not None else [])
+
+        # Known-good copies first, cheapest first; then the rest, which may hold it anyway.
+        def rank(backend: BlobStore) -> tuple[int, int]:
+            copy = blob.copies.get(backend.name)
+            return (0 if copy is not None and copy.state == "ok" else 1, backend.cost)
+
+        ordered = sorted(candidates, key=rank)
+        return [
+            (backend, blob.copies[backend.name].locator if backend.name in blob.copies else None)
+            for backend in ordered
+            if backend is not self.archive or backend.name in blob.copies
+        ]
+
+    def _read_stored(self, blob: StoredBlob) -> bytes:
+        key = blob.key
+        bad: list[tuple[BlobStore, str]] = []
+        unavailable: list[str] = []
+        errors: list[str] = []
+        for backend, locator in self._read_order(blob):
+            try:
+                data = backend.get(key, locator)
+            except BlobNotFound as exc:
+                bad.append((backend, "missing"))
+                errors.append(str(exc))
+            except IntegrityError as exc:
+                bad.append((backend, "corrupt"))
+                errors.append(str(exc))
+            except StorageError as exc:
+                unavailable.append(backend.name)
+                errors.append(str(exc))
+            else:
+                if bad:
+                    self._executor.submit(self._repair, key, data, bad)
+                if self.cache is not None:
+                    self._quietly(self.cache.fill, key, data)
+                return data
+        reasons = "; ".join(errors)
+        if any(state == "corrupt" for _, state in bad):
+            raise IntegrityError(f"{key}: no good copy: {reasons}")
+        if unavailable:
+            raise BackendUnavailable(f"{key}: no copy could be read now: {reasons}", retry_after=5.0)
+        raise BlobNotFound(f"{key}: no backend holds a copy: {reasons}")
+
+    def _repair(self, key: BlobKey, data: bytes, bad: Iterable[tuple[BlobStore, str]]) -> list[str]:
+        """Write good bytes over missing or corrupt copies; record the outcome. Returns repaired names."""
+        repaired: list[str] = []
+        records: list[CopyRecord] = []
+        for backend, _state in bad:
+            if backend is self.archive:
+                continue  # archives are rewritten only by the archive job
+            try:
+                locator = backend.put(key, data, BlobInfo(), replace=True)
+                backend.get(key, locator)  # verify the repair took
+            except StorageError as exc:
+                records.append(CopyRecord(backend.name, "failed", detail=f"repair failed: {exc}"[:2000]))
+            else:
+                records.append(CopyRecord(backend.name, "ok", locator=locator))
+                repaired.append(backend.name)
+        if records:
+            self._quietly(self.index.record_copies, key, records)
+        return repaired
+
+    # --- media ------------------------------------------------------------------------------
+
+    def put_media(self, stream: BinaryIO, *, max_bytes: int | None = None) -> tuple[str, PutResult]:
+        """Spool a stream to a temporary file while hashing it (bounded memory), then store it."""
+        limit = max_bytes or min(backend.media_max_bytes for backend in self.durable)
+        digest = hashlib.sha256()
+        size = 0
+        with tempfile.NamedTemporaryFile(dir=self.temp_dir, prefix="stave-media-", delete=False) as spool:
+            spool_path = Path(spool.name)
+            try:
+                while chunk := stream.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise StorageError(f"media is larger than the limit of {limit} bytes")
+                    digest.update(chunk)
+                    spool.write(chunk)
+                spool.flush()
+            except BaseException:
+                spool_path.unlink(missing_ok=True)
+                raise
+        try:
+            key = BlobKey.media(digest.hexdigest())
+            return key.digest, self._put_media_file(key, spool_path, size)
+        finally:
+            spool_path.unlink(missing_ok=True)
+
+    def _put_media_file(self, key: BlobKey, path: Path, size: int) -> PutResult:
+        known = self.index.get(key)
+        if known is not None:
+            return PutResult(key, [c.backend for c in known.copies.values() if c.state == "ok"], {}, duplicate=True)
+
+        def write(backend: BlobStore) -> list[str | StorageError | None]:
+            try:
+                return [backend.put_path(key, path)]
+            except StorageError as exc:
+                return [exc]
+
+        outcomes = self._write_everywhere(write, 1)
+        copies, confirmed, failures = [], [], {}
+        for backend in self.durable:
+            outcome = outcomes[backend.name][0]
+            if isinstance(outcome, Exception):
+                failures[backend.name] = str(outcome)
+                copies.append(CopyRecord(backend.name, "failed", detail=str(outcome)[:2000]))
+            else:
+                confirmed.append(backend.name)
+                copies.append(CopyRecord(backend.name, "ok", locator=outcome))
+        if len(confirmed) < self.min_redundancy:
+            raise QuorumError(key, confirmed, failures, self.min_redundancy)
+        self.index.record_stored([(key, size, BlobInfo(content_type="application/octet-stream"), copies)])
+        return PutResult(key, confirmed, failures)
+
+    def get_media_to(self, sha256: str, destination: Path) -> None:
+        """Write a verified media blob to ``destination`` (streamed where the backend can)."""
+        key = BlobKey.media(sha256)
+        blob = self.index.get(key)
+        if blob is None:
+            raise BlobNotFound(f"{key} is not stored")
+        errors = []
+        for backend, locator in self._read_order(blob):
+            try:
+                backend.get_to_path(key, destination, locator)
+                return
+            except StorageError as exc:
+                errors.append(str(exc))
+        raise IntegrityError(f"{key}: no good copy: {'; '.join(errors)}")
+
+    # --- operations -------------------------------------------------------------------------
+
+    def health(self) -> StoreHealth:
+        backends = [*self.durable, *(b for b in (self.cache, self.archive) if b is not None)]
+        reports = list(self._executor.map(lambda backend: backend.health(), backends))
+        up = sum(1 for report, backend in zip(reports, backends, strict=True) if report.ok and backend in self.durable)
+        return StoreHealth(up >= self.min_redundancy, up, self.min_redundancy, reports)
+
+    def scrub(
+        self, namespace: Namespace = Namespace.EVENTS, *, progress: Callable[[int, int], None] | None = None
+    ) -> ScrubReport:
+        """Verify every copy of every stored blob on every durable backend and repair from good ones.
+
+        Also lists each backend to find *orphans*: copies of blobs the index does not hold
+        (left by writes that failed their quorum); they are reported, not served.
+        """
+        report = ScrubReport(backends={backend.name: BackendCounts() for backend in self.durable})
+        total = self.index.count(namespace)
+        stored_digests: set[str] = set()
+        lock = threading.Lock()
+
+        def check(digest: str) -> None:
+            key = BlobKey(namespace, digest)
+            blob = self.index.get(key)
+            if blob is None:
+                return
+            good: bytes | None = None
+            bad: list[tuple[BlobStore, str]] = []
+            states: dict[str, str] = {}
+            for backend in self.durable:
+                copy = blob.copies.get(backend.name)
+                try:
+                    data = backend.get(key, copy.locator if copy else None)
+                except BlobNotFound:
+                    states[backend.name] = "missing"
+                    bad.append((backend, "missing"))
+                except IntegrityError:
+                    states[backend.name] = "corrupt"
+                    bad.append((backend, "corrupt"))
+                except StorageError:
+                    states[backend.name] = "unavailable"
+                else:
+                    states[backend.name] = "ok"
+                    good = good or data
+            if good is None and self.archive is not None and self.archive.name in blob.copies:
+                with contextlib.suppress(StorageError):
+                    good = self.archive.get(key, blob.copies[self.archive.name].locator)
+            repaired = self._repair(key, good, bad) if good is not None and bad else []
+            with lock:
+                report.checked += 1
+                if good is None:
+                    report.unrecoverable.append(digest)
+                for name, state in states.items():
+                    counts = report.backends[name]
+                    setattr(counts, state, getattr(counts, state) + 1)
+                    if name in repaired:
+                        counts.repaired += 1
+                if progress:
+                    progress(report.checked, total)
+
+        digests = list(self.index.iter_stored(namespace))
+        stored_digests.update(digests)
+        list(self._executor.map(check, digests))
+        for backend in self.durable:
+            with contextlib.suppress(StorageError):
+                for digest in backend.list(namespace):
+                    if digest not in stored_digests:
+                        report.backends[backend.name].orphaned += 1
+        return report
+
+    def archive_events(
+        self, before: int, *, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[int, str | None]:
+        """Pack stored events created before ``before`` (Unix seconds) into the archive.
+
+        Events already archived are skipped. Returns (count archived, archive locator prefix).
+        """
+        if self.archive is None:
+            raise StorageError("no archive is configured (set store.archive, e.g. car:///var/lib/stave/archive)")
+        digests = list(self.index.iter_stored(Namespace.EVENTS, before=before))
+        keys = [BlobKey.event(d) for d in digests]
+        stored = self.index.stored(keys)
+        todo = [key for key in keys if self.archive.name not in stored[key].copies]
+        items: list[tuple[BlobKey, bytes, BlobInfo]] = []
+        for number, key in enumerate(todo, 1):
+            items.append((key, self._read_stored(stored[key]), BlobInfo()))
+            if progress:
+                progress(number, len(todo))
+        if not items:
+            return 0, None
+        locators = self.archive.put_many(items)
+        first = None
+        for (key, _, _), locator in zip(items, locators, strict=True):
+            if isinstance(locator, StorageError):
+                raise locator
+            self.index.record_copies(key, [CopyRecord(self.archive.name, "ok", locator=locator)])
+            first = first or locator
+        return len(items), first
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for backend in [*self.durable, *(b for b in (self.cache, self.archive) if b is not None)]:
+            with contextlib.suppress(Exception):
+                backend.close()
+
+    @staticmethod
+    def _quietly(fn: Callable[..., object], *args: object) -> None:
+        """Best-effort side work (cache fill, index note) must never fail the caller."""
+        with contextlib.suppress(Exception):
+            fn(*args)
