@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-BENCHMARKS = ["event_core"]
+BENCHMARKS = ["event_core", "store"]
 
 
 def main(argv: list[str]) -> int:

@@ -36,7 +36,10 @@ class LocalStore(BlobStore):
         self.root = Path(root)
         super().__init__(name or f"file:{self.root}", **limits)
         self.fsync = fsync  # off only for benchmarks of the code around it, never in service
-        self.root.mkdir(parents=True, exist_ok=True)
+        # A backend that is broken at start-up is reported by health and writes, not by a crash:
+        # the others may still make a quorum.
+        with contextlib.suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_url(cls, url: str, *, name: str | None = None) -> LocalStore:
