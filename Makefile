@@ -7,11 +7,17 @@ STAMP := $(VENV)/.installed
 EOSJS := tests/vectors/eosjs
 EOSJS_STAMP := $(EOSJS)/node_modules/.installed
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup servers run test lint format bench clean
 
-setup: $(STAMP) $(EOSJS_STAMP)
+setup: $(STAMP) $(EOSJS_STAMP) servers
+
+# The real backends the tests start (Redis, PostgreSQL, SeaweedFS S3, js-ipfs, anvil): idempotent,
+# cached under ~/.cache/stave, so repeat runs take about a second.
+servers: $(STAMP)
+	STAVE_VENV=$(VENV) scripts/install-servers.sh
 
 $(STAMP): pyproject.toml constraints.txt
+	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc)  # builds the C accelerators
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
@@ -37,9 +43,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench examples
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) servers
 	$(BIN)/python -m bench
 
 clean:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from stave.errors import ConfigError
 
 __all__ = ["Database", "open_database", "sqlite_url"]
+
+_MIGRATION_LOCK = 0x5747_0001  # advisory lock: two processes starting at once migrate one at a time
 
 
 def sqlite_url(path: Path) -> str:
@@ -25,6 +29,20 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    @contextlib.contextmanager
+    def write(self, *, lock: int | None = None) -> Iterator[Connection]:
+        """A write transaction that holds the writer lock from its first statement.
+
+        SQLite: ``BEGIN IMMEDIATE``, so two writers queue instead of failing to upgrade a read
+        lock. PostgreSQL: a plain transaction; with ``lock`` it also takes the transaction-level
+        advisory lock of that number, which serialises every process doing the same work (the
+        log's sequencer uses this so any number of API processes can append).
+        """
+        with self.engine.connect().execution_options(stave_immediate=True) as connection, connection.begin():
+            if lock is not None and self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            yield connection
 
     @property
     def dialect(self) -> str:
@@ -62,6 +80,7 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     database = Database(engine)
     if migrate:
         upgrade(database)
@@ -69,6 +88,8 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own would be deferred).
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
@@ -77,10 +98,15 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("stave_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def upgrade(database: Database) -> None:
     """Apply every migration not yet applied (Alembic ``upgrade head``)."""
     config = Config()
     config.set_main_option("script_location", "stave.db:migrations")
-    with database.engine.begin() as connection:
+    with database.write(lock=_MIGRATION_LOCK) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text
 
-__all__ = ["blob_copies", "blobs", "metadata"]
+__all__ = ["anchors", "blob_copies", "blobs", "log_checkpoints", "log_entries", "log_nodes", "log_state", "metadata"]
 
 metadata = MetaData()
 
@@ -38,4 +38,65 @@ blob_copies = Table(
     Column("detail", Text),
     Column("updated_at", BigInteger, nullable=False),
     Index("blob_copies_state", "state", "backend"),
+)
+
+# --- the log ---------------------------------------------------------------------------------
+
+# Every sequenced event, once: ``seq`` is its leaf index in the Merkle tree.
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(32)),
+    Column("author", String(128)),
+    Column("created_at", BigInteger),
+    Column("sequenced_at", BigInteger, nullable=False),  # Unix milliseconds
+    Index("log_entries_type", "event_type", "seq"),
+    Index("log_entries_author", "author", "seq"),
+)
+
+# Hashes of the perfect subtrees of the tree: (level, index) covers leaves
+# [index·2^level, (index+1)·2^level). Appends add O(1) amortised rows, proofs read O(log n).
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# One row: the integrated tree's size and root (the sequencer's lock target).
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Every checkpoint published: the signed note text is kept verbatim.
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # Unix milliseconds
+)
+
+# Anchors of checkpoints on ledgers; ``receipt`` is the JSON receipt, upgraded in place.
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("ledger", String(512), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),  # pending | confirmed | failed
+    Column("receipt", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("anchors_state", "state"),
 )

@@ -84,7 +84,7 @@ class StoreIndex:
         if not entries:
             return
         now = _now_ms()
-        with self.database.engine.begin() as connection:
+        with self.database.write() as connection:
             existing = {
                 (namespace, digest)
                 for namespace, digest in connection.execute(
@@ -115,7 +115,7 @@ class StoreIndex:
                 self._upsert_copies(connection, key, copies, now)
 
     def record_copies(self, key: BlobKey, copies: Iterable[CopyRecord]) -> None:
-        with self.database.engine.begin() as connection:
+        with self.database.write() as connection:
             self._upsert_copies(connection, key, list(copies), _now_ms())
 
     @staticmethod
@@ -180,7 +180,7 @@ class StoreIndex:
 
     def forget(self, key: BlobKey) -> None:
         """Remove a blob and its copies from the index (tests and orphan cleanup)."""
-        with self.database.engine.begin() as connection:
+        with self.database.write() as connection:
             for table in (blob_copies, blobs):
                 connection.execute(
                     delete(table).where(table.c.namespace == key.namespace.value, table.c.digest == key.digest)
