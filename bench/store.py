@@ -24,12 +24,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from tests.store.events import event
 
 from bench.harness import Record, goal_record, print_records, upsert_summary, write_results
 from stave.db import open_database
 from stave.store import BlobInfo, BlobKey, BlobStore, ReplicatedStore, StoreIndex, verify_blob
 from stave.store.local import LocalStore
-from tests.store.events import event
 
 EVENT_SIZE = 5_000
 
@@ -83,11 +83,15 @@ def _servers() -> Iterator[dict[str, Any]]:
     """Real Redis, S3 and IPFS where installed (the test harness starts them); absent ones are skipped."""
     found: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        for name, module, cls in (("redis", "redis", "RedisServer"), ("s3", "seaweed", "SeaweedServer"), ("ipfs", "ipfs", "IpfsServer")):
+        for name, module, cls in (
+            ("redis", "redis", "RedisServer"),
+            ("s3", "seaweed", "SeaweedServer"),
+            ("ipfs", "ipfs", "IpfsServer"),
+        ):
             try:
                 server_module = __import__(f"tests.servers.{module}", fromlist=[cls])
                 found[name] = stack.enter_context(getattr(server_module, cls)())
-            except Exception as exc:  # noqa: BLE001 - a missing server skips its figures, says why
+            except Exception as exc:
                 found[name] = exc
         yield found
 
@@ -221,7 +225,9 @@ def run(console: Console, *, count: int = 300) -> list[Record]:
         for name, url in _driver_urls(servers, root).items():
             store = open_store(url)
             for concurrency in (1, 32):
-                result = _bench_driver(store, 3_000_000 + len(drivers) * 10_000 + concurrency * 1000, count, concurrency)
+                result = _bench_driver(
+                    store, 3_000_000 + len(drivers) * 10_000 + concurrency * 1000, count, concurrency
+                )
                 drivers[f"{name}@{concurrency}"] = result
                 table.add_row(
                     name,

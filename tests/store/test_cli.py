@@ -57,8 +57,16 @@ def test_put_reports_invalid_and_quorum_failures(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a directory should be")
     quorum = stave(
-        "--data-dir", str(tmp_path), "store", "--store", f"file://{tmp_path}/ok", "--store", f"file://{blocked}",
-        "put", str(EXAMPLES / "09_like.json"), env=ENV,
+        "--data-dir",
+        str(tmp_path),
+        "store",
+        "--store",
+        f"file://{tmp_path}/ok",
+        "--store",
+        f"file://{blocked}",
+        "put",
+        str(EXAMPLES / "09_like.json"),
+        env=ENV,
     )
     assert quorum.returncode == 1
     assert "failed" in quorum.stdout.decode()

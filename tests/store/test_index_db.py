@@ -32,7 +32,15 @@ def test_sqlite_is_durable_mode(tmp_path: Path) -> None:
 def _exercise(index: StoreIndex) -> None:
     keys = [BlobKey.event(event(i).id) for i in range(3)]
     index.record_stored(
-        [(key, 100 + i, BlobInfo(event_type="VOTE", created_at=1000 + i), [CopyRecord("a", "ok"), CopyRecord("b", "failed", detail="x")]) for i, key in enumerate(keys)]
+        [
+            (
+                key,
+                100 + i,
+                BlobInfo(event_type="VOTE", created_at=1000 + i),
+                [CopyRecord("a", "ok"), CopyRecord("b", "failed", detail="x")],
+            )
+            for i, key in enumerate(keys)
+        ]
     )
     stored = index.stored([*keys, BlobKey.event(event(9).id)])
     assert set(stored) == set(keys)
@@ -51,7 +59,7 @@ def test_index_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_index_on_postgresql(postgres_server) -> None:  # noqa: ANN001
+def test_index_on_postgresql(postgres_server) -> None:
     name = f"stave_{uuid.uuid4().hex[:12]}"
     admin = open_database(postgres_server.dsn, migrate=False)
     with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -54,6 +54,7 @@ MANIFEST = {
 # Minimal stdlib reference canonicalizer (independent of the rfc8785 package)
 # ---------------------------------------------------------------------------
 
+
 def es6_number(x: float) -> str:
     """ECMAScript Number::toString for a finite double (RFC 8785 3.2.2.3)."""
     if not math.isfinite(x):
@@ -94,7 +95,7 @@ def es6_string(s: str) -> str:
         if ch in _SHORT_ESCAPES:
             out.append(_SHORT_ESCAPES[ch])
         elif ord(ch) < 0x20:
-            out.append("\\u%04x" % ord(ch))
+            out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     out.append('"')
@@ -118,7 +119,7 @@ def canonicalize(value) -> str:
         # Sort on UTF-16 code units: big-endian UTF-16 bytes compare the same way.
         keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
         return "{" + ",".join(es6_string(k) + ":" + canonicalize(value[k]) for k in keys) + "}"
-    raise TypeError("unsupported type: %r" % type(value))
+    raise TypeError(f"unsupported type: {type(value)!r}")
 
 
 def stdlib_dumps(value) -> bytes:
@@ -126,6 +127,7 @@ def stdlib_dumps(value) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+
 
 def main() -> int:
     try:
@@ -183,15 +185,18 @@ def main() -> int:
                 except Exception:  # rfc8785 raises its own FloatDomainError
                     check(True, "")
         else:
-            check(es6_number(value) == expected, "%s: stdlib %r != %r" % (bits, es6_number(value), expected))
-            check(float(expected) == value or (value == 0 and float(expected) == 0),
-                  bits + ": expected text parses back to the same double")
+            check(es6_number(value) == expected, f"{bits}: stdlib {es6_number(value)!r} != {expected!r}")
+            check(
+                float(expected) == value or (value == 0 and float(expected) == 0),
+                bits + ": expected text parses back to the same double",
+            )
             if rfc8785 is not None:
                 got = rfc8785.dumps(value)
-                check(got == expected.encode("ascii"), "%s: rfc8785 %r != %r" % (bits, got, expected))
+                check(got == expected.encode("ascii"), f"{bits}: rfc8785 {got!r} != {expected!r}")
 
-    print("rfc8785 package:", "used (version %s)" % getattr(rfc8785, "__version__", "?") if rfc8785 else "not installed (stdlib checks only)")
-    print("%d passed, %d failed" % (passed, failed))
+    version = getattr(rfc8785, "__version__", "?")
+    print("rfc8785 package:", f"used (version {version})" if rfc8785 else "not installed (stdlib checks only)")
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
