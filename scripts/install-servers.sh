@@ -91,8 +91,8 @@ npm_install() {
   mkdir -p "$CACHE"
   local tmp
   tmp=$(mktemp -d "$CACHE/.$name.XXXXXX")
-  say "npm install $* into $dir (js-ipfs takes a few minutes)"
-  if ! npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error "$@" >"$tmp.log" 2>&1; then
+  say "npm install $* into $dir"
+  if ! npm install --prefix "$tmp" --save-exact --no-audit --no-fund --loglevel=error "$@" >"$tmp.log" 2>&1; then
     cat "$tmp.log" >&2
     rm -rf "$tmp" "$tmp.log"
     die "npm install $* failed"
@@ -113,7 +113,7 @@ install_redis() {
 
 find_initdb() {
   command -v initdb 2>/dev/null && return
-  ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n1
+  for f in /usr/lib/postgresql/*/bin/initdb; do [ -x "$f" ] && echo "$f"; done | sort -V | tail -n1
 }
 
 install_postgres() {
@@ -138,24 +138,62 @@ install_s3() {
   say "ok: $("$VENV/bin/weed" version 2>&1 | head -n1)"
 }
 
+# jsipfs_works NODE: can NODE run js-ipfs, from `init` to a daemon that says it is ready?
+jsipfs_works() {
+  local node=$1 cli=$CACHE/jsipfs/node_modules/ipfs/src/cli.js repo pid rc=1
+  repo=$(mktemp -d)
+  if IPFS_PATH=$repo/repo "$node" "$cli" init --profile=test >"$repo/init.log" 2>&1; then
+    # The test profile puts API and gateway on port 0; gRPC (5003) and swarm must go too.
+    "$node" -e 'const fs = require("fs"), f = process.argv[1], c = JSON.parse(fs.readFileSync(f));
+      c.Addresses.RPC = "/ip4/127.0.0.1/tcp/0"; c.Addresses.Swarm = []; c.Bootstrap = [];
+      fs.writeFileSync(f, JSON.stringify(c))' "$repo/repo/config"
+    IPFS_PATH=$repo/repo "$node" "$cli" daemon --offline >"$repo/daemon.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+      if grep -q "Daemon is ready" "$repo/daemon.log"; then rc=0; break; fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  [ "$rc" = 0 ] || tail -n 5 "$repo"/*.log >&2
+  rm -rf "$repo"
+  return "$rc"
+}
+
 install_ipfs() {
+  [ -d "$CACHE/jsipfs" ] || say "js-ipfs: about 3.5 minutes and 230 MB, once"
   npm_install jsipfs "test -f node_modules/ipfs/package.json && test -x node_modules/.bin/jsipfs" \
     "$IPFS_NPM" --before="$IPFS_NPM_BEFORE"
-  # js-ipfs 0.66's dependencies (resolved as of the date above) may call
-  # Promise.withResolvers, which needs Node >= 22. Check with the machine's node and
-  # bring a private Node 22 from npm only if that fails; tests/servers/ipfs.py uses it then.
-  local out
-  if out=$(cd "$CACHE/jsipfs" && node_modules/.bin/jsipfs --version 2>&1) && [ -n "$out" ]; then
-    say "ok: jsipfs $out with $(node --version)"
-  else
-    npm_install node22 "node_modules/.bin/node --version" "$NODE22_NPM"
-    say "ok: jsipfs with node $("$CACHE/node22/node_modules/.bin/node" --version)"
+  # js-ipfs 0.66's dependencies, resolved as of the date above, may call Promise.withResolvers,
+  # which only Node >= 22 has. Try the machine's node once (a stamp remembers it worked);
+  # if it fails, bring a Node 22 from npm into the cache: tests/servers/ipfs.py prefers it.
+  local node22=$CACHE/node22/node_modules/.bin/node
+  if [ -x "$node22" ]; then
+    say "ok: js-ipfs runs on $("$node22" --version) from $CACHE/node22"
+    return
   fi
+  need_npm
+  local stamp
+  stamp="$CACHE/jsipfs/.works-with-node-$(node --version)"
+  if [ -e "$stamp" ] || jsipfs_works "$(command -v node)"; then
+    touch "$stamp"
+    say "ok: js-ipfs runs on node $(node --version)"
+    return
+  fi
+  say "js-ipfs does not run on node $(node --version): installing $NODE22_NPM"
+  npm_install node22 "node_modules/.bin/node --version" "$NODE22_NPM"
+  jsipfs_works "$node22" || die "js-ipfs does not run on $("$node22" --version) either"
+  say "ok: js-ipfs runs on $("$node22" --version) from $CACHE/node22"
 }
 
 install_evm() {
-  npm_install anvil "node_modules/.bin/anvil --version" "$ANVIL_NPM"
-  say "ok: $("$CACHE/anvil/node_modules/.bin/anvil" --version | head -n1)"
+  # The harness runs the platform package's binary directly, so check that one (npm skips
+  # optional dependencies in some setups).
+  local bin='node_modules/@foundry-rs/anvil-linux-*/bin/anvil'
+  npm_install anvil "$bin --version" "$ANVIL_NPM"
+  say "ok: $(cd "$CACHE/anvil" && eval "$bin --version" | head -n1)"
 }
 
 targets=("$@")

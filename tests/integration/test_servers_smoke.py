@@ -3,25 +3,18 @@ was, and leaves nothing behind. Install the servers first: scripts/install-serve
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-# `tests.servers` is importable only with the repository root on sys.path, which
-# `python -m pytest` gives and a plain `.venv/bin/pytest` does not.
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-pytest_plugins = ["tests.servers.fixtures"]
-
-from tests.servers import (  # noqa: E402
+from tests.servers import (
     AnvilServer,
     IpfsServer,
     PostgresServer,
@@ -61,27 +54,37 @@ def test_postgres_round_trip(postgres_server: PostgresServer) -> None:
         postgres_server.psql("INSERT INTO smoke_events VALUES (1, '{}')")
 
 
+@contextlib.contextmanager
+def _s3_client(server: SeaweedServer, **overrides: str) -> Iterator[Any]:
+    boto3 = pytest.importorskip("boto3", reason="boto3 is installed by scripts/install-servers.sh s3")
+    client = boto3.client("s3", **{**server.boto3_kwargs, **overrides})
+    try:
+        yield client
+    finally:
+        client.close()  # else its pooled sockets reach the GC: a ResourceWarning, an error here
+
+
 @pytest.mark.s3
 def test_s3_round_trip(s3_server: SeaweedServer) -> None:
-    boto3 = pytest.importorskip("boto3", reason="boto3 is installed by scripts/install-servers.sh s3")
-    from botocore.exceptions import ClientError
+    wrong_secret = {"aws_secret_access_key": "not-the-secret"}
+    with _s3_client(s3_server) as s3, _s3_client(s3_server, **wrong_secret) as wrong:
+        from botocore.exceptions import ClientError
 
-    s3 = boto3.client("s3", **s3_server.boto3_kwargs)
-    s3.create_bucket(Bucket="smoke-round-trip")
-    s3.put_object(Bucket="smoke-round-trip", Key="events/1", Body=b"first", IfNoneMatch="*")
-    # Create-only writes are enforced: a second If-None-Match: * write of the key fails.
-    with pytest.raises(ClientError) as failed:
-        s3.put_object(Bucket="smoke-round-trip", Key="events/1", Body=b"second", IfNoneMatch="*")
-    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
-    assert s3.get_object(Bucket="smoke-round-trip", Key="events/1")["Body"].read() == b"first"
-    listed = s3.list_objects_v2(Bucket="smoke-round-trip")["Contents"]
-    assert [o["Key"] for o in listed] == ["events/1"]
-    # Wrong credentials and anonymous requests are refused.
-    wrong = boto3.client("s3", **{**s3_server.boto3_kwargs, "aws_secret_access_key": "wrong"})
-    with pytest.raises(ClientError):
-        wrong.list_buckets()
+        s3.create_bucket(Bucket="smoke-round-trip")
+        s3.put_object(Bucket="smoke-round-trip", Key="events/1", Body=b"first", IfNoneMatch="*")
+        # Create-only writes are enforced: a second If-None-Match: * write of the key fails.
+        with pytest.raises(ClientError) as failed:
+            s3.put_object(Bucket="smoke-round-trip", Key="events/1", Body=b"second", IfNoneMatch="*")
+        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert s3.get_object(Bucket="smoke-round-trip", Key="events/1")["Body"].read() == b"first"
+        listed = s3.list_objects_v2(Bucket="smoke-round-trip")["Contents"]
+        assert [o["Key"] for o in listed] == ["events/1"]
+        # Wrong credentials and anonymous requests are refused.
+        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+            wrong.list_buckets()
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(f"{s3_server.endpoint_url}/smoke-round-trip/events/1", timeout=5)  # noqa: S310
+    anonymous.value.close()
     assert anonymous.value.code == 403
 
 
@@ -138,17 +141,16 @@ def test_persistent_redis_keeps_data_across_a_crash() -> None:
 
 @pytest.mark.s3
 def test_s3_stop_and_start_on_the_same_port(fresh_s3_server: SeaweedServer) -> None:
-    boto3 = pytest.importorskip("boto3", reason="boto3 is installed by scripts/install-servers.sh s3")
     server = fresh_s3_server
     endpoint = server.endpoint_url
-    s3 = boto3.client("s3", **server.boto3_kwargs)
-    s3.create_bucket(Bucket="smoke-restart")
-    s3.put_object(Bucket="smoke-restart", Key="k", Body=b"kept")
-    server.stop()
-    assert all(port_is_free(p) for p in server.all_ports())
-    server.start()
-    assert server.endpoint_url == endpoint
-    assert s3.get_object(Bucket="smoke-restart", Key="k")["Body"].read() == b"kept"  # same client, same data
+    with _s3_client(server) as s3:
+        s3.create_bucket(Bucket="smoke-restart")
+        s3.put_object(Bucket="smoke-restart", Key="k", Body=b"kept")
+        server.stop()
+        assert all(port_is_free(p) for p in server.all_ports())
+        server.start()
+        assert server.endpoint_url == endpoint
+        assert s3.get_object(Bucket="smoke-restart", Key="k")["Body"].read() == b"kept"  # same client, same data
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ runtime, and at most one running process group. `start()` and `stop()` can be re
 the ports and the data directory stay the same, so a fault test can stop a server and
 bring it back where clients expect it. `close()` (or leaving the `with` block) stops it
 and deletes the directory. Servers still open when the interpreter exits are closed by
-an atexit hook, so even a crashed test session leaves no process behind.
+an atexit hook; if the interpreter is SIGKILLed, the kernel kills its servers (parent-death
+signal) and the next run deletes their directories.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,7 +160,7 @@ class ManagedProcess:
             log.write(f"\n=== {time.strftime('%H:%M:%S')} $ {' '.join(self.argv)}\n".encode())
             log.flush()
             self.popen = subprocess.Popen(
-                self.argv,
+                _die_with_parent() + self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -217,6 +220,17 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL the group at once: a crash, for fault tests."""
         self.stop(0, sig=signal.SIGKILL)
+
+
+def _die_with_parent() -> list[str]:
+    """A prefix that makes the server die with us even if we are SIGKILLed and no teardown
+    runs (the kernel's parent-death signal, set by util-linux's setpriv before it execs the
+    server). Only from the main thread: the signal fires when the *thread* that started the
+    process ends, which would kill servers started from a short-lived worker thread."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
 def start_time(pid: int) -> int | None:
@@ -313,6 +327,24 @@ def run(
 # --- servers ---------------------------------------------------------------------------
 
 _open_servers: weakref.WeakSet[Server] = weakref.WeakSet()
+DIR_PREFIX = "stave-server-"
+OWNER_FILE = "owner.pid"
+_swept: set[Path] = set()
+
+
+def _sweep_stale_dirs(base: Path) -> None:
+    """Delete server directories left by test processes that were killed (SIGKILL runs no
+    teardown; their servers died with them, see _die_with_parent). Once per process."""
+    if base in _swept:
+        return
+    _swept.add(base)
+    for owner in base.glob(f"{DIR_PREFIX}*/{OWNER_FILE}"):
+        try:
+            pid, started = (int(x) for x in owner.read_text().split())
+        except (OSError, ValueError):
+            continue
+        if not process_alive(pid, started):
+            shutil.rmtree(owner.parent, ignore_errors=True)
 
 
 @atexit.register
@@ -334,7 +366,10 @@ class Server:
         if sys.platform != "linux":
             raise ServerError("tests/servers runs servers on Linux only")
         self.check_installed()
-        self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"stave-{self.name}-", dir=base_dir))
+        _sweep_stale_dirs(Path(base_dir or tempfile.gettempdir()))
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{self.name}-", dir=base_dir))
+        # Whose directory this is, so a later run can delete it if we die without teardown.
+        (self.tmp_dir / OWNER_FILE).write_text(f"{os.getpid()} {start_time(os.getpid())}")
         self.data_dir = self.tmp_dir / "data"
         self.data_dir.mkdir()
         self.log_path = self.tmp_dir / f"{self.name}.log"
@@ -456,6 +491,8 @@ class Server:
                 if all(port_listening(p) for p in self.all_ports()) and self._ready():
                     return
             except Exception as exc:  # not up yet: connection refused, 503, ...
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()  # it holds the response's socket: a ResourceWarning if left to the GC
                 last_error = exc
             if time.monotonic() > deadline:
                 raise ServerStartError(
@@ -519,4 +556,6 @@ class Server:
 
 def _bind_failed(message: str) -> bool:
     text = message.lower()
-    return "address already in use" in text or "eaddrinuse" in text or "could not bind" in text
+    # redis, postgres, anvil: "Address already in use"; js-ipfs: EADDRINUSE; weed mini checks
+    # its ports first: "Port allocation failed: port P ... is not available".
+    return any(s in text for s in ("address already in use", "eaddrinuse", "could not bind", "port allocation failed"))

@@ -100,9 +100,9 @@ class AnvilServer(Server):
         ]  # fmt: skip
 
     def _ready(self) -> bool:
-        if int(self.rpc("eth_chainId"), 16) != self.chain_id:
+        if int(self.rpc("eth_chainId", timeout=2), 16) != self.chain_id:
             raise ServerError("anvil answers with the wrong chain id")
-        self.accounts = list(self.rpc("eth_accounts"))
+        self.accounts = list(self.rpc("eth_accounts", timeout=2))
         return True
 
     def wait_for_receipt(self, tx_hash: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -40,7 +40,7 @@ A missing server fails the test with the command that installs it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -53,6 +53,7 @@ from .redis import RedisServer
 from .seaweed import SeaweedServer
 
 S = TypeVar("S", bound=Server)
+T = TypeVar("T")
 
 
 def serve(cls: type[S]) -> Iterator[S]:
@@ -61,19 +62,21 @@ def serve(cls: type[S]) -> Iterator[S]:
     reason = cls.unsupported_reason()
     if reason is not None:
         pytest.skip(reason)
+    server = _or_fail(cls)  # the constructor checks that the binaries are there
     try:
-        cls.check_installed()
-        server = cls()
-    except ServerNotInstalled as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        try:
-            server.start()
-        except ServerNotInstalled as exc:  # found out only when started (js-ipfs and Node.js)
-            pytest.fail(str(exc), pytrace=False)
+        _or_fail(server.start)  # some things show only when started (js-ipfs and Node.js)
         yield server
     finally:
         server.close()
+
+
+def _or_fail(make: Callable[[], T]) -> T:
+    """make(), turning ServerNotInstalled into a plain test failure with its install hint."""
+    try:
+        return make()
+    except ServerNotInstalled as exc:
+        hint = str(exc)
+    pytest.fail(hint, pytrace=False)  # outside the except: no "during handling" traceback
 
 
 @pytest.fixture

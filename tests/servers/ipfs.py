@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import shutil
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ._process import HOST, Server, ServerNotInstalled, ServerStartError, cache_dir, free_ports, run
+from ._process import HOST, Server, ServerError, ServerNotInstalled, ServerStartError, cache_dir, free_ports, run
 
 JSIPFS_DIR = "jsipfs"  # under cache_dir()
 NODE22_DIR = "node22"  # a Node 22 from npm, installed only if the machine's node is too old
@@ -113,7 +114,7 @@ class IpfsServer(Server):
         return [self.node(), str(self.jsipfs_cli()), "daemon", "--offline", *self.extra_args]
 
     def _ready(self) -> bool:
-        return "ID" in json.loads(self.api("id"))
+        return "ID" in json.loads(self.api("id", timeout=2))
 
     def _after_stop(self) -> None:
         # After a kill the repo lock (a proper-lockfile directory) stays and the next daemon
@@ -152,8 +153,13 @@ class IpfsServer(Server):
                 + f"\r\n--{boundary}--\r\n".encode()
             )
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 (our http URL)
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return bytes(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:  # read and close: the error keeps the connection open otherwise
+                detail = f"HTTP {exc.code}: {exc.read().decode(errors='replace')}"
+        raise ServerError(f"IPFS {command}: {detail}")
 
 
 def parse_cid(cid: str) -> tuple[int, int, bytes]:

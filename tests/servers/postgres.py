@@ -128,7 +128,18 @@ class PostgresServer(Server):
 
     def _ready(self) -> bool:
         # pg_isready exits 0 only once the server accepts connections (not while starting up).
-        probe = [str(self.bin_dir / "pg_isready"), "-q", "-h", self.host, "-p", str(self.port), "-U", self.user]
+        probe = [
+            str(self.bin_dir / "pg_isready"),
+            "-q",
+            "-t",
+            "2",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            self.user,
+        ]
         return subprocess.run(probe, env=self._env(), check=False, timeout=5).returncode == 0
 
     def psql(self, sql: str, *, database: str | None = None, timeout: float = 30.0) -> str:

@@ -70,7 +70,7 @@ class RedisServer(Server):
         ]  # fmt: skip
 
     def _ready(self) -> bool:
-        return self.command("PING") == "PONG"
+        return self.command("PING", timeout=2) == "PONG"
 
     def command(self, *args: str | bytes | int, timeout: float = 5.0) -> RespValue:
         """Send one command on a fresh connection and return the decoded reply.
@@ -79,7 +79,8 @@ class RedisServer(Server):
         """
         with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
             sock.sendall(_encode(args))
-            return _read_reply(sock.makefile("rb"))
+            with sock.makefile("rb") as replies:
+                return _read_reply(replies)
 
 
 def _encode(args: tuple[str | bytes | int, ...]) -> bytes:

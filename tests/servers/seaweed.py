@@ -130,7 +130,7 @@ class SeaweedServer(Server):
 
     def _ready(self) -> bool:
         # A signed ListBuckets: the gateway is up, it reaches the filer, and our key works.
-        with urllib.request.urlopen(self.signed_request("GET", "/"), timeout=5) as response:  # noqa: S310 (our http URL)
+        with urllib.request.urlopen(self.signed_request("GET", "/"), timeout=2) as response:  # noqa: S310 (our http URL)
             return bool(response.status == 200)
 
     def _after_stop(self) -> None:
