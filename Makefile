@@ -6,10 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EOSJS := tests/vectors/eosjs
 EOSJS_STAMP := $(EOSJS)/node_modules/.installed
+CAR := tests/vectors/car
+CAR_STAMP := $(CAR)/node_modules/.installed
 
 .PHONY: setup servers run test lint format bench clean
 
-setup: $(STAMP) $(EOSJS_STAMP) servers
+setup: $(STAMP) $(EOSJS_STAMP) $(CAR_STAMP) servers
 
 # The real backends the tests start (Redis, PostgreSQL, SeaweedFS S3, js-ipfs, anvil): idempotent,
 # cached under ~/.cache/stave, so repeat runs take about a second.
@@ -27,6 +29,11 @@ $(STAMP): pyproject.toml constraints.txt
 $(EOSJS_STAMP): $(EOSJS)/package.json $(EOSJS)/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm ci --prefix $(EOSJS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# @ipld/car: the reference CAR implementation the archive is checked against.
+$(CAR_STAMP): $(CAR)/package.json $(CAR)/package-lock.json
+	npm ci --prefix $(CAR) --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: $(STAMP)
@@ -49,4 +56,4 @@ bench: $(STAMP) servers
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(EOSJS)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EOSJS)/node_modules $(CAR)/node_modules .pytest_cache .mypy_cache .ruff_cache
