@@ -73,7 +73,7 @@ class SchemaError(VerificationError):
 
 
 class KeyFormatError(VerificationError):
-    """A key or signature string is not in a valid EOS/Antelope K1 form."""
+    """A key or signature string is malformed (EOS/Antelope K1 keys, signed-note keys)."""
 
 
 class SignatureError(VerificationError):
