@@ -86,6 +86,7 @@ def test_quorum_of_two_out_of_three_survives_one_failure_and_scrub_repairs(tmp_p
     for result in results:
         assert not isinstance(result, QuorumError)
         assert set(result.failed) == {"c"}
+    store.flush()  # index rows are written after the acknowledgement, in the background
     assert {key for key, backend, _ in store.index.pending_repairs()} == {BlobKey.event(e.id) for e in signed}
     heal_backend(broken)
     report = store.scrub()
@@ -197,8 +198,34 @@ def test_index_survives_reopen(tmp_path: Path) -> None:
     store = make(tmp_path)
     signed = event(60)
     store.put_event(signed)
-    store.close()
+    store.close()  # flushes the index writer
     reopened = make(tmp_path)
     assert reopened.get_event(signed.id) == signed.canonical_bytes()
     assert reopened.index.count(Namespace.EVENTS) == 1
     assert BlobInfo().content_type == "application/json"
+
+
+def test_a_lost_index_row_is_found_again_from_the_copies(tmp_path: Path) -> None:
+    """The index is written without its own fsync: the copies are the truth."""
+    store = make(tmp_path)
+    signed = [event(70), event(71)]
+    store.put_events(signed)
+    store.flush()
+    for one in signed:
+        store.index.forget(BlobKey.event(one.id))  # as if a power loss took the last index rows
+    assert store.get_event(signed[0].id) == signed[0].canonical_bytes()
+    assert store.index.get(BlobKey.event(signed[0].id)) is not None  # indexed again
+    report = store.scrub()
+    assert report.reindexed == 1
+    assert report.clean
+    assert store.get_events([signed[1].id])[signed[1].id] == signed[1].canonical_bytes()
+
+
+def test_a_stray_below_quorum_is_never_adopted(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    signed = event(72)
+    first = store.durable[0]
+    first.put(BlobKey.event(signed.id), signed.canonical_bytes(), BlobInfo())  # one copy of two
+    with pytest.raises(BlobNotFound):
+        store.get_event(signed.id)
+    assert store.scrub().backends["a"].orphaned == 1

@@ -9,7 +9,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -31,15 +33,21 @@ class Database:
         self.engine = engine
 
     @contextlib.contextmanager
-    def write(self, *, lock: int | None = None) -> Iterator[Connection]:
+    def write(self, *, lock: int | None = None, durable: bool = True) -> Iterator[Connection]:
         """A write transaction that holds the writer lock from its first statement.
 
         SQLite: ``BEGIN IMMEDIATE``, so two writers queue instead of failing to upgrade a read
         lock. PostgreSQL: a plain transaction; with ``lock`` it also takes the transaction-level
         advisory lock of that number, which serialises every process doing the same work (the
         log's sequencer uses this so any number of API processes can append).
+
+        ``durable=False`` (SQLite only) commits without an fsync (``synchronous=NORMAL``): the
+        commit survives a crash of the process but may be lost with power. Only for data that
+        can be rebuilt from elsewhere, such as the store's index (from the copies themselves);
+        the next durable commit makes it durable too, since the WAL is written in order.
         """
-        with self.engine.connect().execution_options(stave_immediate=True) as connection, connection.begin():
+        options = {"stave_immediate": True, "stave_durable": durable}
+        with self.engine.connect().execution_options(**options) as connection, connection.begin():
             if lock is not None and self.dialect == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             yield connection
@@ -51,6 +59,12 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    def insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing``/``_update`` on both SQLite and PostgreSQL."""
+        if self.dialect == "postgresql":
+            return postgresql_insert(table)
+        return sqlite_insert(table)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -99,8 +113,13 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get("stave_immediate", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = connection.get_execution_options()
+    synchronous = "FULL" if options.get("stave_durable", True) else "NORMAL"
+    info = connection.connection.info  # lives as long as the DBAPI connection
+    if info.get("stave_synchronous", "FULL") != synchronous:  # a pragma, only when it changes
+        connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+        info["stave_synchronous"] = synchronous
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("stave_immediate", False) else "BEGIN")
 
 
 def upgrade(database: Database) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, select
 
 from stave.db import Database
 from stave.db.schema import blob_copies, blobs
@@ -34,111 +34,110 @@ class StoredBlob:
     copies: dict[str, CopyRecord]
 
 
+def _copy_row(key: BlobKey, copy: CopyRecord, now: int) -> dict[str, object]:
+    return {
+        "namespace": key.namespace.value,
+        "digest": key.digest,
+        "backend": copy.backend,
+        "state": copy.state,
+        "locator": copy.locator,
+        "detail": copy.detail,
+        "updated_at": now,
+    }
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# Built once: SQLAlchemy caches the compiled form of a statement it has seen.
+_STORED = select(blobs.c.digest, blobs.c.size, blobs.c.created_at).where(
+    blobs.c.namespace == bindparam("namespace"),
+    blobs.c.digest.in_(bindparam("digests", expanding=True)),
+    blobs.c.state == STORED,
+)
+_COPIES = select(
+    blob_copies.c.digest, blob_copies.c.backend, blob_copies.c.state, blob_copies.c.locator, blob_copies.c.detail
+).where(
+    blob_copies.c.namespace == bindparam("namespace"), blob_copies.c.digest.in_(bindparam("digests", expanding=True))
+)
 
 
 class StoreIndex:
     def __init__(self, database: Database) -> None:
         self.database = database
+        blob_insert = database.insert(blobs)
+        self._insert_blobs = blob_insert.on_conflict_do_nothing(index_elements=["namespace", "digest"])
+        copy_insert = database.insert(blob_copies)
+        self._upsert_copies = copy_insert.on_conflict_do_update(
+            index_elements=["namespace", "digest", "backend"],
+            set_={
+                "state": copy_insert.excluded.state,
+                "detail": copy_insert.excluded.detail,
+                "updated_at": copy_insert.excluded.updated_at,
+                # a record without a locator (a failure) keeps the locator known before
+                "locator": func.coalesce(copy_insert.excluded.locator, blob_copies.c.locator),
+            },
+        )
 
     def stored(self, keys: Sequence[BlobKey]) -> dict[BlobKey, StoredBlob]:
         """The stored blobs among ``keys``, with their copies."""
         if not keys:
             return {}
-        wanted = [(key.namespace.value, key.digest) for key in keys]
+        by_namespace: dict[Namespace, list[str]] = {}
+        for key in keys:
+            by_namespace.setdefault(key.namespace, []).append(key.digest)
         out: dict[BlobKey, StoredBlob] = {}
         with self.database.engine.connect() as connection:
-            for chunk in _chunks(wanted, 500):
-                rows = connection.execute(
-                    select(blobs.c.namespace, blobs.c.digest, blobs.c.size, blobs.c.created_at).where(
-                        tuple_(blobs.c.namespace, blobs.c.digest).in_(chunk), blobs.c.state == STORED
-                    )
-                ).all()
-                for namespace, digest, size, created_at in rows:
-                    key = BlobKey(Namespace(namespace), digest)
-                    out[key] = StoredBlob(key, size, created_at, {})
-                if not rows:
-                    continue
-                copies = connection.execute(
-                    select(
-                        blob_copies.c.namespace,
-                        blob_copies.c.digest,
-                        blob_copies.c.backend,
-                        blob_copies.c.state,
-                        blob_copies.c.locator,
-                        blob_copies.c.detail,
-                    ).where(tuple_(blob_copies.c.namespace, blob_copies.c.digest).in_(chunk))
-                ).all()
-                for namespace, digest, backend, state, locator, detail in copies:
-                    blob = out.get(BlobKey(Namespace(namespace), digest))
-                    if blob is not None:
-                        blob.copies[backend] = CopyRecord(backend, state, locator, detail)
+            for namespace, digests in by_namespace.items():
+                for chunk in _chunks(digests, 500):
+                    params = {"namespace": namespace.value, "digests": list(chunk)}
+                    rows = connection.execute(_STORED, params).all()
+                    for digest, size, created_at in rows:
+                        key = BlobKey(namespace, digest)
+                        out[key] = StoredBlob(key, size, created_at, {})
+                    if not rows:
+                        continue
+                    for digest, backend, state, locator, detail in connection.execute(_COPIES, params):
+                        blob = out.get(BlobKey(namespace, digest))
+                        if blob is not None:
+                            blob.copies[backend] = CopyRecord(backend, state, locator, detail)
         return out
 
     def get(self, key: BlobKey) -> StoredBlob | None:
         return self.stored([key]).get(key)
 
     def record_stored(self, entries: Sequence[tuple[BlobKey, int, BlobInfo, list[CopyRecord]]]) -> None:
-        """Mark blobs stored with their copies, in one transaction (one fsync)."""
+        """Mark blobs stored with their copies, in one transaction (one fsync); idempotent."""
         if not entries:
             return
         now = _now_ms()
-        with self.database.write() as connection:
-            existing = {
-                (namespace, digest)
-                for namespace, digest in connection.execute(
-                    select(blobs.c.namespace, blobs.c.digest).where(
-                        tuple_(blobs.c.namespace, blobs.c.digest).in_(
-                            [(key.namespace.value, key.digest) for key, _, _, _ in entries]
-                        )
-                    )
-                )
+        blob_rows = [
+            {
+                "namespace": key.namespace.value,
+                "digest": key.digest,
+                "size": size,
+                "state": STORED,
+                "event_type": info.event_type,
+                "author": info.author,
+                "created_at": info.created_at,
+                "stored_at": now,
             }
-            rows = [
-                {
-                    "namespace": key.namespace.value,
-                    "digest": key.digest,
-                    "size": size,
-                    "state": STORED,
-                    "event_type": info.event_type,
-                    "author": info.author,
-                    "created_at": info.created_at,
-                    "stored_at": now,
-                }
-                for key, size, info, _ in entries
-                if (key.namespace.value, key.digest) not in existing
-            ]
-            if rows:
-                connection.execute(insert(blobs), rows)
-            for key, _, _, copies in entries:
-                self._upsert_copies(connection, key, copies, now)
+            for key, size, info, _ in entries
+        ]
+        copy_rows = [_copy_row(key, copy, now) for key, _, _, copies in entries for copy in copies]
+        # No fsync of its own: the copies are the truth, and a row lost with power is found again
+        # by the replicated store's probe on a miss (and by scrub).
+        with self.database.write(durable=False) as connection:
+            connection.execute(self._insert_blobs, blob_rows)
+            if copy_rows:
+                connection.execute(self._upsert_copies, copy_rows)
 
     def record_copies(self, key: BlobKey, copies: Iterable[CopyRecord]) -> None:
-        with self.database.write() as connection:
-            self._upsert_copies(connection, key, list(copies), _now_ms())
-
-    @staticmethod
-    def _upsert_copies(connection: Connection, key: BlobKey, copies: Sequence[CopyRecord], now: int) -> None:
-        for copy in copies:
-            match = and_(
-                blob_copies.c.namespace == key.namespace.value,
-                blob_copies.c.digest == key.digest,
-                blob_copies.c.backend == copy.backend,
-            )
-            values = {"state": copy.state, "detail": copy.detail, "updated_at": now}
-            if copy.locator is not None:
-                values["locator"] = copy.locator
-            if connection.execute(update(blob_copies).where(match).values(**values)).rowcount == 0:
-                connection.execute(
-                    insert(blob_copies).values(
-                        namespace=key.namespace.value,
-                        digest=key.digest,
-                        backend=copy.backend,
-                        locator=copy.locator,
-                        **values,
-                    )
-                )
+        rows = [_copy_row(key, copy, _now_ms()) for copy in copies]
+        if rows:
+            with self.database.write(durable=False) as connection:
+                connection.execute(self._upsert_copies, rows)
 
     def pending_repairs(self, limit: int = 1000) -> list[tuple[BlobKey, str, str]]:
         """Copies known to be bad or missing: (key, backend, state)."""

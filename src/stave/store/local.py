@@ -80,11 +80,13 @@ class LocalStore(BlobStore):
         try:
             for key, data in items:
                 final = self.path(key)
-                if not replace and final.exists():
-                    continue
-                final.parent.mkdir(parents=True, exist_ok=True)
                 temp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-                with open(temp, "wb") as handle:
+                try:
+                    handle = open(temp, "wb")  # noqa: SIM115 - closed below, after the fsync
+                except FileNotFoundError:  # first object in this shard: make the directories
+                    self._make_directories(final.parent)
+                    handle = open(temp, "wb")  # noqa: SIM115
+                with handle:
                     handle.write(data)
                     if self.fsync:
                         os.fsync(handle.fileno())
@@ -93,6 +95,10 @@ class LocalStore(BlobStore):
             for temp, final in pending:
                 self._install(temp, final, replace)
                 directories.add(final.parent)
+            # Unlink the temporaries before the directory fsync, so one fsync covers both changes.
+            for temp, _ in pending:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
             if self.fsync:
                 for directory in directories:
                     _fsync_directory(directory)
@@ -100,6 +106,18 @@ class LocalStore(BlobStore):
             for temp, _ in pending:
                 with contextlib.suppress(FileNotFoundError):
                     temp.unlink()
+
+    def _make_directories(self, directory: Path) -> None:
+        """Create the shard directories and make their names durable too."""
+        missing = []
+        while not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for new in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                new.mkdir()
+            if self.fsync:
+                _fsync_directory(new.parent)
 
     @staticmethod
     def _install(temp: Path, final: Path, replace: bool) -> None:

@@ -1,11 +1,14 @@
 """The replicated store: every durable backend at once, acknowledged at quorum, self-healing.
 
-Writes go to all durable backends in parallel, each with a timeout. A blob is acknowledged
-(recorded ``stored`` in the index, in one durable transaction) only when ``min_redundancy``
-durable copies are confirmed; otherwise the write fails with every backend's reason and the
-index does not know the blob, so no later read can mistake a partial write for a stored blob
-(stray copies are harmless and ``scrub`` reports them as orphans). A cache (Redis) is filled
-after acknowledgement and never counts as a copy.
+Writes go to all durable backends in parallel, each with a timeout. A blob is acknowledged once
+``min_redundancy`` durable copies are confirmed; otherwise the write fails with every backend's
+reason. **The copies are the truth; the index is an accelerator**: its rows (stored blobs,
+where each copy is, which copies failed) are written after the acknowledgement, in batches, by
+a background writer, and can always be rebuilt from the copies — a blob with a quorum of
+verified copies was acknowledged, a failed write leaves fewer. So a read that misses the index
+probes the backends and re-indexes what it finds (``_adopt``), and strays of failed writes
+(fewer copies than the quorum) are never served; ``scrub`` reports them as orphans. A cache
+(Redis) is filled after acknowledgement and never counts as a copy.
 
 Reads try the cache, then durable backends from the cheapest, then the archive; every copy is
 verified (see :func:`stave.store.base.verify_blob`). A missing or corrupt copy is skipped, the
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,12 +31,14 @@ from typing import BinaryIO
 
 from stave.db import Database
 from stave.errors import BackendUnavailable, BlobNotFound, IntegrityError, StorageError
-from stave.event import Event
+from stave.event import Event, admit
 from stave.store.base import BlobInfo, BlobKey, BlobStore, Health, Namespace
 from stave.store.index import CopyRecord, StoredBlob, StoreIndex
 from stave.store.urls import open_store
 
 __all__ = ["PutResult", "QuorumError", "ReplicatedStore", "ScrubReport", "StoreHealth"]
+
+_log = logging.getLogger(__name__)
 
 
 class QuorumError(BackendUnavailable):
@@ -78,6 +85,7 @@ class BackendCounts:
 @dataclass
 class ScrubReport:
     checked: int = 0
+    reindexed: int = 0
     unrecoverable: list[str] = field(default_factory=list)
     backends: dict[str, BackendCounts] = field(default_factory=dict)
 
@@ -95,6 +103,78 @@ class ScrubReport:
         return not self.unrecoverable and all(
             counts.repaired == counts.missing + counts.corrupt for counts in self.backends.values()
         )
+
+
+class _IndexWriter:
+    """Writes index rows after acknowledgement, in batches, on its own thread.
+
+    A put is acknowledged once its quorum of durable copies is written; the copies are the
+    truth and the index an accelerator that can be rebuilt from them (``ReplicatedStore._adopt``),
+    so its rows need not delay the caller. Until a row is written, ``pending`` answers for it,
+    so a reader sees its own writes at once. A failed batch is retried; rows lost with the
+    process are found again from the copies on the next read or scrub.
+    """
+
+    def __init__(self, index: StoreIndex) -> None:
+        self._index = index
+        self._queue: list[tuple[BlobKey, int, BlobInfo, list[CopyRecord]]] = []
+        self._pending: dict[BlobKey, StoredBlob] = {}
+        self._busy = False
+        self._closed = False
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="stave-store-index", daemon=True)
+        self._thread.start()
+
+    def submit(self, entries: Sequence[tuple[BlobKey, int, BlobInfo, list[CopyRecord]]]) -> None:
+        if not entries:
+            return
+        with self._condition:
+            for key, size, info, copies in entries:
+                self._pending[key] = StoredBlob(key, size, info.created_at, {c.backend: c for c in copies})
+            self._queue.extend(entries)
+            self._condition.notify_all()
+
+    def pending(self, key: BlobKey) -> StoredBlob | None:
+        with self._condition:
+            return self._pending.get(key)
+
+    def pending_among(self, keys: Iterable[BlobKey]) -> dict[BlobKey, StoredBlob]:
+        with self._condition:
+            return {key: self._pending[key] for key in keys if key in self._pending}
+
+    def flush(self) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._queue and not self._busy)
+
+    def close(self) -> None:
+        self.flush()
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+                self._busy = True
+            try:
+                self._index.record_stored(batch)
+            except Exception:  # the database is down: keep the rows, try again shortly
+                _log.exception("writing %d store index rows failed; retrying", len(batch))
+                time.sleep(0.5)
+                with self._condition:
+                    self._queue[:0] = batch
+                    self._busy = False
+                continue
+            with self._condition:
+                for key, *_ in batch:
+                    self._pending.pop(key, None)
+                self._busy = False
+                self._condition.notify_all()
 
 
 def _info(event: Event) -> BlobInfo:
@@ -131,6 +211,7 @@ class ReplicatedStore:
         self.temp_dir = temp_dir
         self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * len(names)), thread_name_prefix="stave-store")
         self._by_name = {backend.name: backend for backend in [*self.durable, *(b for b in (archive,) if b)]}
+        self._index_writer = _IndexWriter(index)
 
     @classmethod
     def from_urls(
@@ -171,15 +252,22 @@ class ReplicatedStore:
         return [results[BlobKey.event(event.id)] for event in events]
 
     def _put_blobs(self, items: dict[BlobKey, tuple[bytes, BlobInfo]]) -> dict[BlobKey, PutResult | QuorumError]:
+        # The writes start before the duplicate check returns: rewriting a stored blob is
+        # harmless (create-only, same bytes), and the two overlap instead of adding up.
+        batch = [(key, data, info) for key, (data, info) in items.items()]
+        futures = self._submit_everywhere(lambda backend: backend.put_many(batch))
         known = self.index.stored(list(items))
+        known.update(self._index_writer.pending_among(items))
+        written = self._collect(futures, len(batch))
         results: dict[BlobKey, PutResult | QuorumError] = {
             key: PutResult(key, [c.backend for c in blob.copies.values() if c.state == "ok"], {}, duplicate=True)
             for key, blob in known.items()
         }
-        new = [(key, data, info) for key, (data, info) in items.items() if key not in known]
-        if not new:
+        new_positions = [position for position, (key, _, _) in enumerate(batch) if key not in known]
+        if not new_positions:
             return results
-        outcomes = self._write_everywhere(lambda backend: backend.put_many(new), len(new))
+        new = [batch[position] for position in new_positions]
+        outcomes = {name: [values[position] for position in new_positions] for name, values in written.items()}
         entries = []
         for position, (key, data, info) in enumerate(new):
             confirmed: list[str] = []
@@ -198,7 +286,9 @@ class ReplicatedStore:
                 results[key] = PutResult(key, confirmed, failures)
             else:
                 results[key] = QuorumError(key, confirmed, failures, self.min_redundancy)
-        self.index.record_stored(entries)  # the acknowledgement: durable before we return
+        # Acknowledged: the quorum of durable copies is the truth. The index rows follow in the
+        # background, batched (readers see them at once through the writer's pending map).
+        self._index_writer.submit(entries)
         if self.cache is not None:
             for key, data, _ in new:
                 if isinstance(results[key], PutResult):
@@ -208,9 +298,17 @@ class ReplicatedStore:
     def _write_everywhere(
         self, write: Callable[[BlobStore], list[str | StorageError | None]], count: int
     ) -> dict[str, list[str | StorageError | None]]:
-        futures: dict[str, Future[list[str | StorageError | None]]] = {
-            backend.name: self._executor.submit(write, backend) for backend in self.durable
-        }
+        return self._collect(self._submit_everywhere(write), count)
+
+    def _submit_everywhere(
+        self, write: Callable[[BlobStore], list[str | StorageError | None]]
+    ) -> dict[str, Future[list[str | StorageError | None]]]:
+        return {backend.name: self._executor.submit(write, backend) for backend in self.durable}
+
+    def _collect(
+        self, futures: dict[str, Future[list[str | StorageError | None]]], count: int
+    ) -> dict[str, list[str | StorageError | None]]:
+        """Each backend's outcomes; one still running after ``timeout`` counts as failed."""
         wait(futures.values(), timeout=self.timeout)
         outcomes: dict[str, list[str | StorageError | None]] = {}
         for name, future in futures.items():
@@ -233,10 +331,40 @@ class ReplicatedStore:
         if self.cache is not None:
             with contextlib.suppress(StorageError):
                 return self.cache.get(key)
-        blob = self.index.get(key)
+        blob = self._lookup(key)
         if blob is None:
             raise BlobNotFound(f"{key} is not stored")
         return self._read_stored(blob)
+
+    def _lookup(self, key: BlobKey) -> StoredBlob | None:
+        blob = self.index.get(key) or self._index_writer.pending(key)
+        return blob if blob is not None else self._adopt(key)
+
+    def flush(self) -> None:
+        """Wait until every acknowledged blob's index rows are written."""
+        self._index_writer.flush()
+
+    def _adopt(self, key: BlobKey) -> StoredBlob | None:
+        """Find a blob the index does not know on the backends themselves, and index it.
+
+        The copies are the truth and the index an accelerator, written without an fsync of its
+        own: a power loss may lose its last rows. A blob with ``min_redundancy`` verified copies
+        was acknowledged (a failed write leaves fewer), so it is indexed again and served;
+        fewer copies are the strays of a failed write and stay invisible.
+        """
+        found: dict[str, bytes] = {}
+        for backend in self.durable:
+            with contextlib.suppress(StorageError):
+                found[backend.name] = backend.get(key)
+        if len(found) < self.min_redundancy:
+            return None
+        data = next(iter(found.values()))
+        info = BlobInfo(content_type="application/octet-stream")
+        if key.namespace is Namespace.EVENTS:
+            info = _info(admit(data, expected_id=key.digest))
+        copies = [CopyRecord(b.name, "ok" if b.name in found else "missing") for b in self.durable]
+        self.index.record_stored([(key, len(data), info, copies)])
+        return self.index.get(key)
 
     def get_events(self, event_ids: Sequence[str]) -> dict[str, bytes | StorageError]:
         """Verified bytes (or the error) per id: the cache in one pipeline, the rest in parallel."""
@@ -248,6 +376,10 @@ class ReplicatedStore:
                     found[key] = value
         missing = [key for key in keys if key not in found]
         stored = self.index.stored(missing)
+        stored.update(self._index_writer.pending_among(missing))
+        for key in missing:
+            if key not in stored and (adopted := self._adopt(key)) is not None:
+                stored[key] = adopted
         futures = {key: self._executor.submit(self._read_stored, stored[key]) for key in missing if key in stored}
         for key in missing:
             if key not in stored:
@@ -378,7 +510,7 @@ class ReplicatedStore:
     def get_media_to(self, sha256: str, destination: Path) -> None:
         """Write a verified media blob to ``destination`` (streamed where the backend can)."""
         key = BlobKey.media(sha256)
-        blob = self.index.get(key)
+        blob = self._lookup(key)
         if blob is None:
             raise BlobNotFound(f"{key} is not stored")
         errors = []
@@ -406,6 +538,7 @@ class ReplicatedStore:
         Also lists each backend to find *orphans*: copies of blobs the index does not hold
         (left by writes that failed their quorum); they are reported, not served.
         """
+        self.flush()
         report = ScrubReport(backends={backend.name: BackendCounts() for backend in self.durable})
         total = self.index.count(namespace)
         stored_digests: set[str] = set()
@@ -453,11 +586,18 @@ class ReplicatedStore:
         digests = list(self.index.iter_stored(namespace))
         stored_digests.update(digests)
         list(self._executor.map(check, digests))
+        strays: dict[str, list[str]] = {}
         for backend in self.durable:
             with contextlib.suppress(StorageError):
                 for digest in backend.list(namespace):
                     if digest not in stored_digests:
-                        report.backends[backend.name].orphaned += 1
+                        strays.setdefault(digest, []).append(backend.name)
+        for digest, holders in strays.items():
+            if self._adopt(BlobKey(namespace, digest)) is not None:
+                report.reindexed += 1  # acknowledged, its index row lost: indexed again
+                continue
+            for name in holders:
+                report.backends[name].orphaned += 1
         return report
 
     def archive_events(
@@ -469,6 +609,7 @@ class ReplicatedStore:
         """
         if self.archive is None:
             raise StorageError("no archive is configured (set store.archive, e.g. car:///var/lib/stave/archive)")
+        self.flush()
         digests = list(self.index.iter_stored(Namespace.EVENTS, before=before))
         keys = [BlobKey.event(d) for d in digests]
         stored = self.index.stored(keys)
@@ -490,6 +631,7 @@ class ReplicatedStore:
         return len(items), first
 
     def close(self) -> None:
+        self._index_writer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         for backend in [*self.durable, *(b for b in (self.cache, self.archive) if b is not None)]:
             with contextlib.suppress(Exception):
