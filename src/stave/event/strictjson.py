@@ -122,7 +122,9 @@ def parse(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS) -> ParsedJson:
         compact = orjson.dumps(value, option=_SORT_OPTIONS)
     except orjson.JSONEncodeError:
         return _parse_slow(data, limits, None)
-    if compact.count(b":") != data.count(b":"):  # a duplicate key was dropped
+    # Input already in canonical form (stored copies, careful clients) proves itself at once;
+    # otherwise equal ':' counts prove no member was dropped as a duplicate.
+    if compact != data and compact.count(b":") != data.count(b":"):
         return _parse_slow(data, limits, None)
     astral = not data.isascii() and any(lead in data for lead in _ASTRAL_LEAD_BYTES)
     return ParsedJson(value, sorted_is_canonical=not astral, canonical=None if astral else compact)
