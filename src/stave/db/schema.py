@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 __all__ = ["anchors", "blob_copies", "blobs", "log_checkpoints", "log_entries", "log_nodes", "log_state", "metadata"]
 
@@ -56,13 +56,14 @@ log_entries = Table(
     Index("log_entries_author", "author", "seq"),
 )
 
-# Hashes of the perfect subtrees of the tree: (level, index) covers leaves
-# [index·2^level, (index+1)·2^level). Appends add O(1) amortised rows, proofs read O(log n).
+# Hashes of the perfect subtrees of the tree: node (level, index) covers leaves
+# [index·2^level, (index+1)·2^level) and is keyed by level·2^48 + index, one integer, so a batch
+# of nodes is one primary-key IN query on both databases. Appends add O(1) amortised rows,
+# proofs read O(log n).
 log_nodes = Table(
     "log_nodes",
     metadata,
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("node", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
 

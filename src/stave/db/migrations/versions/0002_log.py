@@ -28,8 +28,7 @@ def upgrade() -> None:
     op.create_index("log_entries_author", "log_entries", ["author", "seq"])
     op.create_table(
         "log_nodes",
-        sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
-        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("node", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
     )
     op.create_table(
