@@ -22,7 +22,16 @@ import platformdirs
 from stave.errors import ConfigError
 from stave.event import AdmissionPolicy, JsonLimits
 
-__all__ = ["DatabaseSettings", "EventSettings", "Settings", "StoreSettings", "default_data_dir", "load_settings"]
+__all__ = [
+    "AnchorSettings",
+    "DatabaseSettings",
+    "EventSettings",
+    "LogSettings",
+    "Settings",
+    "StoreSettings",
+    "default_data_dir",
+    "load_settings",
+]
 
 CONFIG_FILE_NAME = "stave.toml"
 ENV_PREFIX = "STAVE_"
@@ -58,6 +67,22 @@ class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     timeout: float = 10.0
 
 
+class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The log: its origin (the checkpoint's first line, also the key's name), key and cadence."""
+
+    origin: str = "stave.local/log"
+    key_file: str = ""
+    checkpoint_every: int = 1000
+    checkpoint_interval: float = 5.0
+
+
+class AnchorSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Ledgers the latest checkpoint is anchored on; empty means the local witness file."""
+
+    ledgers: list[str] = msgspec.field(default_factory=list)
+    interval: float = 60.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every setting of stave. Later parts add their sections here."""
 
@@ -65,6 +90,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     event: EventSettings = msgspec.field(default_factory=EventSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    anchor: AnchorSettings = msgspec.field(default_factory=AnchorSettings)
 
     @property
     def data_path(self) -> Path:
@@ -79,6 +106,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.store.durable:
             return list(self.store.durable)
         return [f"file://{self.data_path / 'store' / name}" for name in ("a", "b")]
+
+    @property
+    def log_key_path(self) -> Path:
+        return Path(self.log.key_file) if self.log.key_file else self.data_path / "log" / "signer.key"
+
+    @property
+    def ledger_urls(self) -> list[str]:
+        if self.anchor.ledgers:
+            return list(self.anchor.ledgers)
+        return [f"witness://{self.data_path / 'anchor' / 'witness.log'}"]
 
     @property
     def archive_url(self) -> str:
@@ -158,7 +195,7 @@ def _env_names() -> dict[str, str]:
     return names
 
 
-_LIST_SETTINGS = frozenset({"store.durable"})
+_LIST_SETTINGS = frozenset({"store.durable", "anchor.ledgers"})
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from typing import Annotated, NoReturn
 import typer
 
 from stave import __version__
+from stave.cli import log_cmds
 from stave.cli.inputs import Input, read_inputs, read_key_file
+from stave.cli.log_cmds import log_app
 from stave.cli.store_cmds import store_app
 from stave.config import Settings, load_settings
 from stave.errors import ConfigError, StaveError, VerificationError
@@ -44,6 +46,10 @@ app.add_typer(key_app, name="key")
 app.add_typer(json_app, name="json")
 app.add_typer(event_app, name="event")
 app.add_typer(store_app, name="store")
+app.add_typer(log_app, name="log")
+app.command("proof")(log_cmds.proof)
+app.command("verify-bundle")(log_cmds.verify_bundle_command)
+app.command("anchor")(log_cmds.anchor)
 
 FilesArg = Annotated[list[str], typer.Argument(help="Files to read; '-' reads standard input.", show_default=False)]
 KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="File holding one private key (PVT_K1_… or WIF).")]

@@ -174,7 +174,7 @@ def _console() -> Console:
     return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
     )
@@ -189,7 +189,7 @@ def store_scrub(
     store = open_replicated(_settings(ctx))
     namespace = Namespace.MEDIA if media else Namespace.EVENTS
     try:
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task(f"scrubbing {namespace.value}", total=None)
             report = store.scrub(
                 namespace, progress=lambda done, total: progress.update(task, completed=done, total=total)
@@ -241,7 +241,7 @@ def store_archive(
     cutoff = parse_cutoff(before)
     store = open_replicated(_settings(ctx))
     try:
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("archiving", total=None)
             count, locator = store.archive_events(
                 cutoff, progress=lambda done, total: progress.update(task, completed=done, total=total)
