@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,22 @@ from stave.store.memory import MemoryStore
 from tests.store.events import event
 
 
+_OPENED: list[ReplicatedStore] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def make(tmp_path: Path, count: int = 2, min_redundancy: int = 2, **kwargs: object) -> ReplicatedStore:
     database = open_database(f"sqlite:///{tmp_path}/stave.db")
     backends = [LocalStore(tmp_path / name, name=name) for name in "abc"[:count]]
-    return ReplicatedStore(backends, StoreIndex(database), min_redundancy=min_redundancy, **kwargs)  # type: ignore[arg-type]
+    store = ReplicatedStore(backends, StoreIndex(database), min_redundancy=min_redundancy, **kwargs)  # type: ignore[arg-type]
+    _OPENED.append(store)
+    return store
 
 
 def break_backend(store: LocalStore) -> None:

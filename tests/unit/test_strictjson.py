@@ -256,3 +256,18 @@ def test_c_walk_statuses(value: object, status: int) -> None:
 
     assert strictjson._check_tree is not None
     assert strictjson._check_tree(value, 3) == status
+
+
+def test_depth_is_bounded_even_when_a_library_raises_the_recursion_limit() -> None:
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # what importing web3 does
+    try:
+        for deep in (b"[" * 200_000 + b"]" * 200_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+            with pytest.raises(JSONError) as info:
+                loads(deep, JsonLimits(max_bytes=1 << 20))
+            assert info.value.rule == "max-depth"
+        assert loads(b'["[[[[[", {"a": "{{{{"}]', JsonLimits(max_depth=2)) == ["[[[[[", {"a": "{{{{"}]
+    finally:
+        sys.setrecursionlimit(before)

@@ -286,6 +286,16 @@ def _parse_slow(data: bytes | str, limits: JsonLimits, fast_error: str | None) -
         text = data
     if text.startswith("\ufeff"):
         raise JSONError("$", "bom", "a byte-order mark is not allowed before JSON", 0)
+    # Bound the nesting before the recursive parser sees it: its guard is the interpreter's
+    # recursion limit, which libraries raise (web3 sets 100,000), and then the C stack overflows.
+    too_deep = _depth_exceeded_at(text, limits.max_depth)
+    if too_deep is not None:
+        raise JSONError(
+            _path_at(text, too_deep),
+            "max-depth",
+            f"nesting is deeper than {limits.max_depth}",
+            _byte_offset(text, too_deep),
+        )
     try:
         value = json.loads(
             text,
@@ -354,6 +364,23 @@ def _check_string(text: str, path: tuple[str | int, ...], bad_utf8_at: int | Non
         if bad_utf8_at is not None and 0xDC80 <= char <= 0xDCFF:
             raise JSONError(format_path(path), "utf-8", f"invalid UTF-8 byte sequence in {what}", bad_utf8_at) from None
         raise JSONError(format_path(path), "lone-surrogate", f"lone surrogate U+{char:04X} in {what}") from None
+
+
+_DEPTH_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _depth_exceeded_at(text: str, max_depth: int) -> int | None:
+    """The position of the first bracket nested deeper than ``max_depth``, skipping strings."""
+    depth = 0
+    for match in _DEPTH_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                return match.start()
+        elif token in "]}":
+            depth -= 1
+    return None
 
 
 def _byte_offset(text: str, pos: int) -> int:
