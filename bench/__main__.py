@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-BENCHMARKS = ["event_core", "store"]
+BENCHMARKS = ["event_core", "store", "log"]
 
 
 def main(argv: list[str]) -> int:

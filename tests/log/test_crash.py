@@ -74,10 +74,10 @@ class Worker:
     def __init__(self, tmp_path: Path, url: str, stream: str, start: int, seed: str, extra: list[str]) -> None:
         self.stream, self.start, self.seed = stream, start, seed
         self.stderr_path = tmp_path / f"worker-{seed}.err"
+        command = [sys.executable, str(WORKER), "--database", url, "--stream", stream, "--start", str(start)]
         with self.stderr_path.open("w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, str(WORKER), "--database", url, "--stream", stream, "--start", str(start)]
-                + ["--seed", seed, *extra],
+                [*command, "--seed", seed, *extra],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,

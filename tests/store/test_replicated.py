@@ -18,7 +18,6 @@ from stave.store.local import LocalStore
 from stave.store.memory import MemoryStore
 from tests.store.events import event
 
-
 _OPENED: list[ReplicatedStore] = []
 
 

@@ -373,12 +373,12 @@ def _depth_exceeded_at(text: str, max_depth: int) -> int | None:
     """The position of the first bracket nested deeper than ``max_depth``, skipping strings."""
     depth = 0
     for match in _DEPTH_TOKENS.finditer(text):
-        token = match.group()
-        if token in "[{":
+        lexeme = match.group()
+        if lexeme in "[{":
             depth += 1
             if depth > max_depth:
                 return match.start()
-        elif token in "]}":
+        elif lexeme in "]}":
             depth -= 1
     return None
 
