@@ -37,7 +37,7 @@ $(CAR_STAMP): $(CAR)/package.json $(CAR)/package-lock.json
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/stave demo
+	$(BIN)/stave serve
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench examples

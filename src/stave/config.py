@@ -27,6 +27,7 @@ __all__ = [
     "DatabaseSettings",
     "EventSettings",
     "LogSettings",
+    "ServerSettings",
     "Settings",
     "StoreSettings",
     "default_data_dir",
@@ -83,6 +84,16 @@ class AnchorSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     interval: float = 60.0
 
 
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``stave serve``: where it listens and the request limits it enforces."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_batch: int = 512
+    max_batch_bytes: int = 16 << 20
+    max_media_bytes: int = 64 << 20
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every setting of stave. Later parts add their sections here."""
 
@@ -92,6 +103,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     anchor: AnchorSettings = msgspec.field(default_factory=AnchorSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
 
     @property
     def data_path(self) -> Path:

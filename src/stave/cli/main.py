@@ -251,6 +251,34 @@ def event_validate(ctx: typer.Context, files: FilesArg) -> None:
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8080).")] = None,
+) -> None:
+    """Run the stave server: ingest, reads, the log as tlog-tiles, checkpoints and anchoring."""
+    import uvicorn
+
+    from stave.server.app import create_app
+    from stave.server.logs import configure_logging
+
+    settings = _settings(ctx)
+    if host is not None:
+        settings.server.host = host
+    if port is not None:
+        settings.server.port = port
+    configure_logging()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
 @app.command("demo")
 def demo(ctx: typer.Context) -> None:
     """Sign, hash and verify the White Album bundle end to end, then show a tampered copy fail."""

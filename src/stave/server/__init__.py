@@ -1,0 +1,1 @@
+"""The HTTP server (``stave serve``): ingest, reads, the log as tlog-tiles, media, operations."""

@@ -1,0 +1,180 @@
+"""End to end over real HTTP against a real ``stave serve`` process on embedded defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stave.event import admit
+from stave.log.bundle import verify_bundle
+from tests.server.process import StaveServer
+from tests.store.events import event
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaveServer]:
+    one = StaveServer(tmp_path_factory.mktemp("stave-serve")).start()
+    yield one
+    one.stop()
+
+
+@pytest.fixture
+def client(server: StaveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+def test_submit_read_list_and_prove(client: httpx.Client) -> None:
+    data = (EXAMPLES / "00_create_release_bundle.white_album.json").read_bytes()
+    first = client.post("/events", content=data, headers=JSON)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert sorted(body["stored"]) == sorted(body["stored"]) and len(body["stored"]) == 2
+    again = client.post("/events", content=data, headers=JSON)
+    assert again.status_code == 200
+    assert again.json()["seq"] == body["seq"]
+    assert again.json()["duplicate"] is True
+
+    got = client.get(f"/events/{body['id']}")
+    assert got.status_code == 200
+    assert admit(got.content).id == body["id"]
+    assert got.headers["etag"] == f'"{body["id"]}"'
+    assert "immutable" in got.headers["cache-control"]
+    assert client.get(f"/events/{body['id']}", headers={"If-None-Match": f'"{body["id"]}"'}).status_code == 304
+
+    listed = client.get("/events", params={"type": "CREATE_RELEASE_BUNDLE"}).json()
+    assert body["id"] in [item["id"] for item in listed["events"]]
+
+    deadline = time.monotonic() + 10
+    while (proof := client.get(f"/events/{body['id']}/proof")).status_code == 202:
+        assert "retry-after" in proof.headers
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert proof.status_code == 200
+    vkey = client.get("/log/vkey").text.strip()
+    steps = verify_bundle(proof.json(), vkey)
+    assert steps[3].name == "inclusion"
+
+
+def test_batch_ingest_json_lines_and_arrays(client: httpx.Client) -> None:
+    lines = [event(900_000 + i).canonical_bytes() for i in range(20)]
+    response = client.post(
+        "/events:batch", content=b"\n".join(lines) + b"\n", headers={"content-type": "application/x-ndjson"}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["ok"] for r in results] == [True] * 20
+    seqs = [r["seq"] for r in results]
+    assert len(set(seqs)) == 20
+    as_array = b"[" + b",".join(lines[:3]) + b"," + event(900_100).canonical_bytes() + b"]"
+    mixed = client.post("/events:batch", content=as_array, headers=JSON).json()["results"]
+    assert [r["duplicate"] for r in mixed] == [True, True, True, False]
+    bad = lines[0].replace(b'"yes"', b'"no"')
+    partial = client.post(
+        "/events:batch",
+        content=bad + b"\n" + event(900_101).canonical_bytes(),
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert partial.status_code == 207
+    assert partial.json()["results"][0]["reason"].startswith("invalid:")
+    assert partial.json()["results"][1]["ok"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "fragment"),
+    [
+        (b'{"a":1,"a":2}', JSON, 400, "duplicate"),
+        (b'{"v":1', JSON, 400, "syntax"),
+        (b'{"v": NaN}', JSON, 400, "NaN"),
+        (b'{"x": 9007199254740993}', JSON, 400, "integer"),
+        (b'{"x": "\\ud800"}', JSON, 400, "surrogate"),
+        (b"[" * 100 + b"]" * 100, JSON, 400, "deeper"),
+        (b'{"v":1,"type":"VOTE"}', JSON, 422, "author_pubkey"),
+        (b"{}", {"content-type": "text/plain"}, 415, "content type"),
+        (b"x" * (1 << 20 + 1), JSON, 413, "limit"),
+    ],
+)
+def test_bad_input_is_refused_clearly_and_leaves_nothing(
+    client: httpx.Client, body: bytes, headers: dict[str, str], status: int, fragment: str
+) -> None:
+    before = client.get("/events", params={"limit": 1000}).json()["events"]
+    response = client.post("/events", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["reason"] == "invalid"
+    assert fragment.lower() in problem["detail"].lower()
+    assert "Traceback" not in response.text
+    assert client.get("/events", params={"limit": 1000}).json()["events"] == before
+
+
+def test_tampered_event_and_unknown_parent_are_unprocessable(client: httpx.Client) -> None:
+    vote = json.loads((EXAMPLES / "08_vote.json").read_text())
+    vote["body"]["vote"] = "no"
+    tampered = client.post("/events", content=json.dumps(vote), headers=JSON)
+    assert tampered.status_code == 422
+    assert "signature does not match" in tampered.json()["detail"]
+    reply = (EXAMPLES / "11_discuss.reply.json").read_bytes()  # its parent was never submitted here
+    orphan = client.post("/events", content=reply, headers=JSON)
+    assert orphan.status_code == 422
+    assert "$.parents" in orphan.json()["detail"]
+
+
+def test_path_tricks_in_ids(client: httpx.Client) -> None:
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "AB" * 32, "zz" * 32, "ab" * 31]:
+        response = client.get(f"/events/{bad}")
+        assert response.status_code in (400, 404), bad
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert client.get(f"/events/{'ab' * 32}").status_code == 404
+
+
+def test_tiles_are_served_for_existing_tooling(client: httpx.Client) -> None:
+    checkpoint = client.get("/log/checkpoint").text
+    size = int(checkpoint.splitlines()[1])
+    assert size >= 1
+    width = size % 256 or 256
+    tile = client.get(f"/log/tile/0/000{'.p/' + str(width) if width != 256 else ''}")
+    assert tile.status_code == 200
+    assert len(tile.content) == 32 * width
+    entries = client.get(f"/log/tile/entries/000{'.p/' + str(width) if width != 256 else ''}")
+    assert entries.status_code == 200
+    assert client.get("/log/tile/0/x001/000").status_code in (400, 404)
+    assert client.get("/log/tile/../../etc").status_code in (400, 404)
+
+
+def test_media_round_trip(client: httpx.Client) -> None:
+    payload = os.urandom(3 << 20)
+    put = client.put("/media", content=payload, headers={"content-type": "application/octet-stream"})
+    assert put.status_code == 201, put.text
+    sha = put.json()["sha256"]
+    assert sha == hashlib.sha256(payload).hexdigest()
+    got = client.get(f"/media/{sha}")
+    assert got.status_code == 200
+    assert got.content == payload
+
+
+def test_operations_endpoints(client: httpx.Client) -> None:
+    info = client.get("/info").json()
+    assert info["limits"]["max_event_bytes"] == 1 << 20
+    assert "VOTE" in info["accepted_types"]
+    assert "NOT a blockchain" in info["anchoring"][0]
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["store"]["durable_up"] == 2
+    metrics = client.get("/metrics").text
+    assert "stave_http_requests_total" in metrics
+    assert "stave_log_size" in metrics
+    schema = client.get("/openapi.json").json()
+    assert "/events" in schema["paths"]
+    rid = client.get("/info", headers={"X-Request-ID": "relay-1234abcd"})
+    assert rid.headers["x-request-id"] == "relay-1234abcd"
