@@ -27,7 +27,16 @@ class StaveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "stave.cli", "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "stave.cli",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                ],
                 stdout=log,
                 stderr=log,
                 env=self.env,
