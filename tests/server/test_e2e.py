@@ -178,3 +178,32 @@ def test_operations_endpoints(client: httpx.Client) -> None:
     assert "/events" in schema["paths"]
     rid = client.get("/info", headers={"X-Request-ID": "relay-1234abcd"})
     assert rid.headers["x-request-id"] == "relay-1234abcd"
+
+
+def test_python_client_and_cli(server: StaveServer, tmp_path: Path) -> None:
+    from stave.client import StaveClient
+    from tests.unit.test_cli import stave
+
+    with StaveClient(server.url, request_id="client-test-0001") as client:
+        submitted = client.submit(event(910_000))
+        assert submitted.seq is not None
+        assert client.get(submitted.id).id == submitted.id
+        batch = client.submit_batch([event(910_001), event(910_002), event(910_000)])
+        assert [b.duplicate for b in batch] == [False, False, True]
+        bundle = client.proof(submitted.id, wait=10)
+        verify_bundle(bundle, client.vkey())
+        seen = [entry["id"] for entry in client.tail(after_seq=submitted.seq - 1, poll=0.1, stop_after=0.5)]
+        assert seen[:3] == [submitted.id, batch[0].id, batch[1].id]
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(event(910_100 + i).canonical_bytes() + b"\n" for i in range(5)))
+    out = stave("submit", "--server", server.url, str(path))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 5
+    got = stave("get", "--server", server.url, lines[0].split()[1])
+    assert admit(got.stdout.strip()).id == lines[0].split()[1]
+    tailed = stave("tail", "--server", server.url, "--after", lines[0].split()[0], "--for", "0.5")
+    assert [json.loads(line)["id"] for line in tailed.stdout.decode().splitlines()][:4] == [
+        line.split()[1] for line in lines[1:]
+    ]

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from stave import __version__
-from stave.cli import log_cmds
+from stave.cli import client_cmds, log_cmds
 from stave.cli.inputs import Input, read_inputs, read_key_file
 from stave.cli.log_cmds import log_app
 from stave.cli.store_cmds import store_app
@@ -50,6 +50,9 @@ app.add_typer(log_app, name="log")
 app.command("proof")(log_cmds.proof)
 app.command("verify-bundle")(log_cmds.verify_bundle_command)
 app.command("anchor")(log_cmds.anchor)
+app.command("submit")(client_cmds.submit)
+app.command("get")(client_cmds.get)
+app.command("tail")(client_cmds.tail)
 
 FilesArg = Annotated[list[str], typer.Argument(help="Files to read; '-' reads standard input.", show_default=False)]
 KeyFileOpt = Annotated[Path, typer.Option("--key-file", help="File holding one private key (PVT_K1_… or WIF).")]

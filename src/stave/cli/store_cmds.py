@@ -175,8 +175,14 @@ def _console() -> Console:
 
 
 def progress_bar() -> Progress:
+    # On stderr: standard output carries the results, one line each, for scripts.
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=Console(stderr=True),
     )
 
 
