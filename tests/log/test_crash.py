@@ -23,6 +23,7 @@ where the kill lands between the statements still depends on timing, run to run.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 import signal
@@ -228,19 +229,22 @@ def crash_loop(tmp_path: Path, url: str, streams: list[str], kills_per_stream: i
                 if stream not in running and killed[stream] < kills_per_stream:
                     # Continue the stream at the end of its last acknowledged batch, re-submitting whatever
                     # was in flight. The kill deadline: now and then during start-up (imports, connecting,
-                    # migrations); otherwise set once it is ready, a moment into its stream of appends.
+                    # migrations); otherwise set below, a moment into its stream of appends.
                     worker = start_worker(stream, history.next_index.get(stream, 0))
                     early = rng.random() < 0.15
                     running[stream] = (worker, worker.started + rng.uniform(0.0, 0.8) if early else None)
             now = time.monotonic()
+            # A worker's countdown starts only once every running worker is appending: each kill then lands
+            # while the others append too (a restart takes longer than a countdown).
+            all_ready = all(worker.ready.is_set() for worker, _ in running.values())
             for stream, (worker, deadline) in list(running.items()):
                 if deadline is None:
-                    if worker.ready.is_set():
-                        if worker.process.poll() is not None:
-                            worker.kill()  # died by itself: fails with its stderr
+                    if worker.ready.is_set() and worker.process.poll() is not None:
+                        worker.kill()  # died by itself: fails with its stderr
+                    if all_ready:
                         deadline = now + rng.uniform(0.05, 0.6)  # somewhere in the stream of appends
                         running[stream] = (worker, deadline)
-                    elif now - worker.started > READY_TIMEOUT:
+                    elif not worker.ready.is_set() and now - worker.started > READY_TIMEOUT:
                         pytest.fail(f"worker {worker.seed} not ready in {READY_TIMEOUT} s")
                     continue
                 if now >= deadline:
@@ -276,7 +280,8 @@ def test_sigkilled_sequencer_on_sqlite_keeps_every_ack_and_checkpoint(tmp_path: 
         # One writer, one stream: the log is exactly the stream's prefix, each id at its stream index.
         size = log.size()
         assert log.entry_ids(0, size) == [stream_id("solo", i) for i in range(size)], history.seeds
-        assert history.next_index["solo"] <= size < history.next_index["solo"] + MAX_BATCH
+        acknowledged_end = history.next_index.get("solo", 0)
+        assert acknowledged_end <= size < acknowledged_end + MAX_BATCH, history.seeds
         report(history, size, len(log.checkpoints()), unacknowledged, time.monotonic() - began)
     finally:
         log.database.close()
@@ -299,6 +304,13 @@ def test_two_sigkilled_sequencers_on_postgresql_keep_every_ack_and_checkpoint(po
     log = Log(open_database(url), SIGNER)
     try:
         unacknowledged = check_log(log, history, random.Random(SEED))  # includes: numbers 0..size-1, each once
-        report(history, log.size(), len(log.checkpoints()), unacknowledged, time.monotonic() - began)
+        # The two really appended at once: their batches interleave in the log, many times over.
+        size = log.size()
+        owner = {stream_id(s, i): s for s in ("a", "b") for i in range(history.next_index.get(s, 0) + MAX_BATCH)}
+        order = [owner[event_id] for event_id in log.entry_ids(0, size) if event_id in owner]
+        switches = sum(one != other for one, other in itertools.pairwise(order))
+        assert switches >= 8, f"{history.seeds}: the two workers' batches alternate only {switches} times"
+        report(history, size, len(log.checkpoints()), unacknowledged, time.monotonic() - began)
+        print(f"the two workers' batches alternate {switches} times in the log")
     finally:
         log.database.close()
