@@ -207,3 +207,46 @@ def test_python_client_and_cli(server: StaveServer, tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in tailed.stdout.decode().splitlines()][:4] == [
         line.split()[1] for line in lines[1:]
     ]
+
+
+def test_the_server_anchors_checkpoints_on_its_own(tmp_path: Path) -> None:
+    """`stave serve` runs the checkpoint and anchoring loops: a bundle soon carries a receipt."""
+    server = StaveServer(tmp_path / "anchoring", env={"STAVE_ANCHOR_INTERVAL": "0.5"}).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            created = client.post("/events", content=event(920_000).canonical_bytes(), headers=JSON).json()
+            deadline = time.monotonic() + 20
+            while True:
+                response = client.get(f"/events/{created['id']}/proof")
+                if response.status_code == 200 and response.json()["anchors"]:
+                    break
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.3)
+            bundle = response.json()
+            steps = verify_bundle(bundle, client.get("/log/vkey").text.strip())
+            assert any(step.name.endswith("receipt") for step in steps)
+            assert bundle["anchors"][0]["receipt"]["kind"] == "witness"
+    finally:
+        server.stop()
+
+
+def test_a_killed_server_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    server = StaveServer(tmp_path / "crash").start()
+    acknowledged: dict[str, int] = {}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for number in range(30):
+            response = client.post("/events", content=event(930_000 + number).canonical_bytes(), headers=JSON)
+            assert response.status_code == 201
+            acknowledged[response.json()["id"]] = response.json()["seq"]
+    server.kill()  # SIGKILL: no shutdown, no flush
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for event_id in acknowledged:
+                got = client.get(f"/events/{event_id}")
+                assert got.status_code == 200
+                assert admit(got.content).id == event_id
+            listed = client.get("/events", params={"limit": 1000}).json()["events"]
+            assert {item["id"]: item["seq"] for item in listed} == acknowledged
+    finally:
+        server.stop()
