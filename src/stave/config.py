@@ -24,6 +24,7 @@ from stave.event import AdmissionPolicy, JsonLimits
 
 __all__ = [
     "AnchorSettings",
+    "AuthSettings",
     "DatabaseSettings",
     "EventSettings",
     "LogSettings",
@@ -94,6 +95,19 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_media_bytes: int = 64 << 20
 
 
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who may write: proof-of-work credentials, signed requests, rate limits (seed 004)."""
+
+    required: bool = True
+    difficulty: int = 16
+    max_difficulty: int = 24
+    challenge_ttl: float = 120.0
+    rate_per_address: float = 200.0
+    rate_per_credential: float = 500.0
+    burst: int = 1000
+    redis: str = ""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every setting of stave. Later parts add their sections here."""
 
@@ -104,6 +118,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     anchor: AnchorSettings = msgspec.field(default_factory=AnchorSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
 
     @property
     def data_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -12,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stave.auth import sign_request
+from stave.client import StaveClient
 from stave.event import admit
 from stave.log.bundle import verify_bundle
 from tests.server.process import StaveServer
@@ -34,13 +37,25 @@ def client(server: StaveServer) -> Iterator[httpx.Client]:
         yield http
 
 
-def test_submit_read_list_and_prove(client: httpx.Client) -> None:
+@pytest.fixture(scope="module")
+def writer(server: StaveServer) -> Iterator[StaveClient]:
+    """Holds an app credential (proof of work, once) and signs write requests."""
+    with StaveClient(server.url) as one:
+        one.credential()
+        yield one
+
+
+def post(writer: StaveClient, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return writer.signed_request("POST", path, body, headers.get("content-type", ""))
+
+
+def test_submit_read_list_and_prove(client: httpx.Client, writer: StaveClient) -> None:
     data = (EXAMPLES / "00_create_release_bundle.white_album.json").read_bytes()
-    first = client.post("/events", content=data, headers=JSON)
+    first = post(writer, "/events", data, JSON)
     assert first.status_code == 201, first.text
     body = first.json()
     assert len(body["stored"]) == 2
-    again = client.post("/events", content=data, headers=JSON)
+    again = post(writer, "/events", data, JSON)
     assert again.status_code == 200
     assert again.json()["seq"] == body["seq"]
     assert again.json()["duplicate"] is True
@@ -66,24 +81,23 @@ def test_submit_read_list_and_prove(client: httpx.Client) -> None:
     assert steps[3].name == "inclusion"
 
 
-def test_batch_ingest_json_lines_and_arrays(client: httpx.Client) -> None:
+def test_batch_ingest_json_lines_and_arrays(client: httpx.Client, writer: StaveClient) -> None:
     lines = [event(900_000 + i).canonical_bytes() for i in range(20)]
-    response = client.post(
-        "/events:batch", content=b"\n".join(lines) + b"\n", headers={"content-type": "application/x-ndjson"}
-    )
+    response = post(writer, "/events:batch", b"\n".join(lines) + b"\n", {"content-type": "application/x-ndjson"})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["ok"] for r in results] == [True] * 20
     seqs = [r["seq"] for r in results]
     assert len(set(seqs)) == 20
     as_array = b"[" + b",".join(lines[:3]) + b"," + event(900_100).canonical_bytes() + b"]"
-    mixed = client.post("/events:batch", content=as_array, headers=JSON).json()["results"]
+    mixed = post(writer, "/events:batch", as_array, JSON).json()["results"]
     assert [r["duplicate"] for r in mixed] == [True, True, True, False]
     bad = lines[0].replace(b'"yes"', b'"no"')
-    partial = client.post(
+    partial = post(
+        writer,
         "/events:batch",
-        content=bad + b"\n" + event(900_101).canonical_bytes(),
-        headers={"content-type": "application/x-ndjson"},
+        bad + b"\n" + event(900_101).canonical_bytes(),
+        {"content-type": "application/x-ndjson"},
     )
     assert partial.status_code == 207
     assert partial.json()["results"][0]["reason"].startswith("invalid:")
@@ -105,10 +119,10 @@ def test_batch_ingest_json_lines_and_arrays(client: httpx.Client) -> None:
     ],
 )
 def test_bad_input_is_refused_clearly_and_leaves_nothing(
-    client: httpx.Client, body: bytes, headers: dict[str, str], status: int, fragment: str
+    client: httpx.Client, writer: StaveClient, body: bytes, headers: dict[str, str], status: int, fragment: str
 ) -> None:
     before = client.get("/events", params={"limit": 1000}).json()["events"]
-    response = client.post("/events", content=body, headers=headers)
+    response = post(writer, "/events", body, headers)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
@@ -118,14 +132,14 @@ def test_bad_input_is_refused_clearly_and_leaves_nothing(
     assert client.get("/events", params={"limit": 1000}).json()["events"] == before
 
 
-def test_tampered_event_and_unknown_parent_are_unprocessable(client: httpx.Client) -> None:
+def test_tampered_event_and_unknown_parent_are_unprocessable(client: httpx.Client, writer: StaveClient) -> None:
     vote = json.loads((EXAMPLES / "08_vote.json").read_text())
     vote["body"]["vote"] = "no"
-    tampered = client.post("/events", content=json.dumps(vote), headers=JSON)
+    tampered = post(writer, "/events", json.dumps(vote).encode(), JSON)
     assert tampered.status_code == 422
     assert "signature does not match" in tampered.json()["detail"]
     reply = (EXAMPLES / "11_discuss.reply.json").read_bytes()  # its parent was never submitted here
-    orphan = client.post("/events", content=reply, headers=JSON)
+    orphan = post(writer, "/events", reply, JSON)
     assert orphan.status_code == 422
     assert "$.parents" in orphan.json()["detail"]
 
@@ -138,7 +152,7 @@ def test_path_tricks_in_ids(client: httpx.Client) -> None:
     assert client.get(f"/events/{'ab' * 32}").status_code == 404
 
 
-def test_tiles_are_served_for_existing_tooling(client: httpx.Client) -> None:
+def test_tiles_are_served_for_existing_tooling(client: httpx.Client, writer: StaveClient) -> None:
     checkpoint = client.get("/log/checkpoint").text
     size = int(checkpoint.splitlines()[1])
     assert size >= 1
@@ -152,9 +166,9 @@ def test_tiles_are_served_for_existing_tooling(client: httpx.Client) -> None:
     assert client.get("/log/tile/../../etc").status_code in (400, 404)
 
 
-def test_media_round_trip(client: httpx.Client) -> None:
+def test_media_round_trip(client: httpx.Client, writer: StaveClient) -> None:
     payload = os.urandom(3 << 20)
-    put = client.put("/media", content=payload, headers={"content-type": "application/octet-stream"})
+    put = writer.signed_request("PUT", "/media", payload, "application/octet-stream")
     assert put.status_code == 201, put.text
     sha = put.json()["sha256"]
     assert sha == hashlib.sha256(payload).hexdigest()
@@ -181,7 +195,6 @@ def test_operations_endpoints(client: httpx.Client) -> None:
 
 
 def test_python_client_and_cli(server: StaveServer, tmp_path: Path) -> None:
-    from stave.client import StaveClient
     from tests.unit.test_cli import stave
 
     with StaveClient(server.url, request_id="client-test-0001") as client:
@@ -213,8 +226,8 @@ def test_the_server_anchors_checkpoints_on_its_own(tmp_path: Path) -> None:
     """`stave serve` runs the checkpoint and anchoring loops: a bundle soon carries a receipt."""
     server = StaveServer(tmp_path / "anchoring", env={"STAVE_ANCHOR_INTERVAL": "0.5"}).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            created = client.post("/events", content=event(920_000).canonical_bytes(), headers=JSON).json()
+        with httpx.Client(base_url=server.url, timeout=30) as client, StaveClient(server.url) as writer:
+            created = post(writer, "/events", event(920_000).canonical_bytes(), JSON).json()
             deadline = time.monotonic() + 20
             while True:
                 response = client.get(f"/events/{created['id']}/proof")
@@ -233,9 +246,9 @@ def test_the_server_anchors_checkpoints_on_its_own(tmp_path: Path) -> None:
 def test_a_killed_server_loses_no_acknowledged_event(tmp_path: Path) -> None:
     server = StaveServer(tmp_path / "crash").start()
     acknowledged: dict[str, int] = {}
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with StaveClient(server.url) as writer:
         for number in range(30):
-            response = client.post("/events", content=event(930_000 + number).canonical_bytes(), headers=JSON)
+            response = post(writer, "/events", event(930_000 + number).canonical_bytes(), JSON)
             assert response.status_code == 201
             acknowledged[response.json()["id"]] = response.json()["seq"]
     server.kill()  # SIGKILL: no shutdown, no flush
@@ -248,5 +261,62 @@ def test_a_killed_server_loses_no_acknowledged_event(tmp_path: Path) -> None:
                 assert admit(got.content).id == event_id
             listed = client.get("/events", params={"limit": 1000}).json()["events"]
             assert {item["id"]: item["seq"] for item in listed} == acknowledged
+    finally:
+        server.stop()
+
+
+def test_writes_need_a_credential_and_a_fresh_signature(client: httpx.Client, writer: StaveClient) -> None:
+    body = event(940_000).canonical_bytes()
+    anonymous = client.post("/events", content=body, headers=JSON)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["reason"] == "auth-required"
+    headers = sign_request(writer._key, writer.credential(), "POST", "/events", body, time.time())
+    first = client.post("/events", content=body, headers={**headers, **JSON})
+    assert first.status_code == 201
+    replayed = client.post("/events", content=body, headers={**headers, **JSON})
+    assert replayed.status_code == 401
+    assert "nonce already used" in replayed.json()["detail"]
+    other = event(940_001).canonical_bytes()  # a signature over one body does not cover another
+    signed_for_body = sign_request(writer._key, writer.credential(), "POST", "/events", body, time.time())
+    swapped = client.post("/events", content=other, headers={**signed_for_body, **JSON})
+    assert swapped.status_code == 401
+    stale = sign_request(writer._key, writer.credential(), "POST", "/events", other, time.time() - 3600)
+    assert client.post("/events", content=other, headers={**stale, **JSON}).status_code == 401
+    forged = writer.credential()[:-4] + ("AAAA" if not writer.credential().endswith("AAAA") else "BBBB")
+    forged_headers = sign_request(writer._key, writer.credential(), "POST", "/events", other, time.time())
+    forged_headers["Authorization"] = f"Stave {forged}"
+    assert client.post("/events", content=other, headers={**forged_headers, **JSON}).status_code == 401
+    thief_key = os.urandom(32)  # the token without its holder's key is useless
+    stolen = sign_request(thief_key, writer.credential(), "POST", "/events", other, time.time())
+    assert client.post("/events", content=other, headers={**stolen, **JSON}).status_code == 401
+
+
+def test_a_solved_challenge_is_single_use(client: httpx.Client) -> None:
+    from stave.auth import Challenge, solve
+
+    holder = StaveClient(str(client.base_url))
+    challenge = Challenge.from_json(client.post("/auth/challenge").json())
+    counter = solve(challenge, holder.public_key)
+    public_key = base64.urlsafe_b64encode(holder.public_key).decode().rstrip("=")
+    body = {"challenge": challenge.to_json(), "public_key": public_key, "counter": counter}
+    assert client.post("/auth/credential", json=body).status_code == 201
+    again = client.post("/auth/credential", json=body)
+    assert again.status_code == 401
+    assert again.json()["reason"] == "pow"
+    wrong = dict(body, counter=counter + 1)
+    assert client.post("/auth/credential", json=wrong).status_code in (401,)
+    holder.close()
+
+
+def test_a_flood_is_rate_limited_with_retry_after(tmp_path: Path) -> None:
+    server = StaveServer(tmp_path / "flood", env={"STAVE_AUTH_RATE_PER_ADDRESS": "5", "STAVE_AUTH_BURST": "10"}).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            statuses = [client.post("/auth/challenge").status_code for _ in range(30)]
+            assert statuses[:10] == [200] * 10
+            limited = client.post("/auth/challenge")
+            assert limited.status_code == 429
+            assert limited.json()["reason"] == "rate-limited"
+            assert int(limited.headers["retry-after"]) >= 1
     finally:
         server.stop()

@@ -8,6 +8,8 @@ have to trust the server it reads from.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +17,10 @@ from typing import Any
 
 import httpx
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from stave.auth import Challenge, sign_request, solve
 from stave.errors import StaveError
 from stave.event import Event, admit
 
@@ -40,12 +45,51 @@ class Submitted:
 
 
 class StaveClient:
+    """A client of one server. Writes obtain an ``app`` credential by proof of work, once, and
+    sign every request with ``key`` (an Ed25519 seed; a new one per client by default)."""
+
     def __init__(
-        self, url: str = "http://127.0.0.1:8080", *, timeout: float = 30.0, request_id: str | None = None
+        self,
+        url: str = "http://127.0.0.1:8080",
+        *,
+        timeout: float = 30.0,
+        request_id: str | None = None,
+        key: bytes | None = None,
+        token: str | None = None,
     ) -> None:
         headers = {"X-Request-ID": request_id} if request_id else {}
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._token = token
+
+    @property
+    def public_key(self) -> bytes:
+        return Ed25519PrivateKey.from_private_bytes(self._key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def credential(self) -> str:
+        """An app credential: solve the server's proof-of-work challenge and exchange it."""
+        if self._token is None:
+            challenge = Challenge.from_json(self._check(self._http.post("/auth/challenge")).json())
+            counter = solve(challenge, self.public_key)
+            body = {
+                "challenge": challenge.to_json(),
+                "public_key": base64.urlsafe_b64encode(self.public_key).decode().rstrip("="),
+                "counter": counter,
+            }
+            self._token = str(self._check(self._http.post("/auth/credential", json=body)).json()["token"])
+        return self._token
+
+    def signed_request(self, method: str, path: str, body: bytes, content_type: str) -> httpx.Response:
+        for attempt in range(2):
+            headers = sign_request(self._key, self.credential(), method, path, body, time.time())
+            headers["content-type"] = content_type
+            response = self._http.request(method, path, content=body, headers=headers)
+            if response.status_code == 401 and attempt == 0:  # expired or revoked: get a new one once
+                self._token = None
+                continue
+            return response
+        raise AssertionError("unreachable")
 
     def __enter__(self) -> StaveClient:
         return self
@@ -71,18 +115,12 @@ class StaveClient:
 
     def submit(self, event: Event | bytes) -> Submitted:
         data = event.canonical_bytes() if isinstance(event, Event) else event
-        body = self._check(
-            self._http.post("/events", content=data, headers={"content-type": "application/json"})
-        ).json()
+        body = self._check(self.signed_request("POST", "/events", data, "application/json")).json()
         return Submitted(body["id"], body["seq"], body["duplicate"])
 
     def submit_batch(self, events: Sequence[Event | bytes]) -> list[Submitted]:
         lines = [e.canonical_bytes() if isinstance(e, Event) else e for e in events]
-        response = self._check(
-            self._http.post(
-                "/events:batch", content=b"\n".join(lines) + b"\n", headers={"content-type": "application/x-ndjson"}
-            )
-        )
+        response = self._check(self.signed_request("POST", "/events:batch", b"\n".join(lines) + b"\n", "application/x-ndjson"))
         out = []
         for item in response.json()["results"]:
             if item["ok"]:
@@ -127,6 +165,10 @@ class StaveClient:
                 bundle: dict[str, Any] = orjson.loads(self._check(response).content)
                 return bundle
             time.sleep(float(response.headers.get("retry-after", "1")))
+
+    def put_media(self, data: bytes) -> str:
+        """Upload a media blob; returns its SHA-256."""
+        return str(self._check(self.signed_request("PUT", "/media", data, "application/octet-stream")).json()["sha256"])
 
     def checkpoint(self) -> str:
         return self._check(self._http.get("/log/checkpoint")).text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from stave.log.anchoring import Anchoring
 from stave.log.sequencer import Log
 from stave.log.service import LogService, load_or_create_signer
 from stave.server import metrics
+from stave.server.access import Access
 from stave.server.ingest import Ingested, Ingestor
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
@@ -50,6 +52,7 @@ class ServerState:
     settings: Settings
     service: LogService
     ingestor: Ingestor
+    access: Access
     started_at: float = field(default_factory=time.time)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -76,7 +79,9 @@ def open_state(settings: Settings) -> ServerState:
     log = Log(database, load_or_create_signer(settings.log_key_path, settings.log.origin))
     anchoring = Anchoring(log, [open_ledger(url) for url in settings.ledger_urls])
     service = LogService(log, store, anchoring)
-    return ServerState(settings, service, Ingestor(store, log, max_batch=settings.server.max_batch))
+    return ServerState(
+        settings, service, Ingestor(store, log, max_batch=settings.server.max_batch), Access.open(settings)
+    )
 
 
 def create_app(settings: Settings, *, state: ServerState | None = None) -> FastAPI:
@@ -104,6 +109,7 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
             {"name": "log", "description": "The Merkle log: checkpoints, tiles, proofs (C2SP tlog-tiles)."},
             {"name": "media", "description": "Content-addressed media blobs."},
             {"name": "operations", "description": "Health, metrics and limits."},
+            {"name": "auth", "description": "Proof of work for a credential; writes carry it and a request signature."},
         ],
     )
     install_problem_handlers(app)
@@ -177,10 +183,26 @@ def _routes(app: FastAPI, settings: Settings) -> None:
                 results.append(exc)
         return results
 
+    @app.post("/auth/challenge", tags=["auth"], summary="A single-use proof-of-work challenge")
+    async def auth_challenge(request: Request) -> Response:
+        address = request.client.host if request.client else "unknown"
+        return JSONResponse(app.state.stave.access.challenge(address))
+
+    @app.post("/auth/credential", tags=["auth"], summary="Exchange a solved challenge for an app credential")
+    async def auth_credential(request: Request) -> Response:
+        _json_content_type(request)
+        try:
+            body = orjson.loads(await _body(request, 4096))
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, "invalid", f"not JSON: {exc}") from None
+        address = request.client.host if request.client else "unknown"
+        return JSONResponse(app.state.stave.access.credential(address, body), status_code=201)
+
     @app.post("/events", tags=["events"], status_code=201, summary="Submit one signed event")
     async def post_event(request: Request) -> Response:
         _json_content_type(request)
         data = await _body(request, policy.limits.max_bytes)
+        app.state.stave.access.authorize(request, data)
         event = _admit(data)
         [result] = await _ingest([event])
         if isinstance(result, Exception):
@@ -193,6 +215,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         _json_content_type(request, ("application/json", "application/x-ndjson", "application/jsonl"))
         state = app.state.stave
         data = await _body(request, settings.server.max_batch_bytes)
+        state.access.authorize(request, data)
         lines = _split_batch(data, policy.limits)
         if len(lines) > settings.server.max_batch:
             raise Problem(413, "invalid", f"{len(lines)} events, the batch limit is {settings.server.max_batch}")
@@ -310,6 +333,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         state = app.state.stave
         reader = _StreamReader(request, settings.server.max_media_bytes)
         await reader.fill()
+        state.access.authorize(request, None, body_sha256=reader.sha256)
         sha, result = await run_in_threadpool(state.store.put_media, reader, max_bytes=settings.server.max_media_bytes)
         return JSONResponse({"sha256": sha, "stored": result.stored}, status_code=200 if result.duplicate else 201)
 
@@ -349,6 +373,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
                     "max_media_bytes": settings.server.max_media_bytes,
                 },
                 "accepted_types": sorted(t.name for t in policy.accepted_types),
+                "auth": state.access.info(),
                 "store": {"durable": len(state.store.durable), "min_redundancy": state.store.min_redundancy},
                 "anchoring": [ledger.describe() for ledger in state.service.anchoring.ledgers],
             }
@@ -443,15 +468,19 @@ class _StreamReader:
         self._request = request
         self._limit = limit
         self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed in read
+        self.sha256 = b""  # of the whole body, for the request signature
 
     async def fill(self) -> None:
         size = 0
+        digest = hashlib.sha256()
         async for chunk in self._request.stream():
             size += len(chunk)
             if size > self._limit:
                 raise Problem(413, "invalid", f"media is over the limit of {self._limit} bytes")
+            digest.update(chunk)
             self._spool.write(chunk)
         self._spool.seek(0)
+        self.sha256 = digest.digest()
 
     def read(self, size: int = -1) -> bytes:
         data = self._spool.read(size)
