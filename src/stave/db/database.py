@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -124,6 +122,10 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def upgrade(database: Database) -> None:
     """Apply every migration not yet applied (Alembic ``upgrade head``)."""
+    # Imported here: Alembic takes ~0.4 s to import, and only opening a database needs it.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "stave.db:migrations")
     with database.write(lock=_MIGRATION_LOCK) as connection:
