@@ -106,6 +106,7 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_per_credential: float = 500.0
     burst: int = 1000
     redis: str = ""
+    relays_only: bool = False  # accept writes only from relays (and admins), as seed 004 allows
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -16,6 +16,7 @@ import typer
 
 from stave import __version__
 from stave.cli import client_cmds, log_cmds
+from stave.cli.auth_cmds import credential_app
 from stave.cli.inputs import Input, read_inputs, read_key_file
 from stave.cli.log_cmds import log_app
 from stave.cli.store_cmds import store_app
@@ -47,6 +48,7 @@ app.add_typer(json_app, name="json")
 app.add_typer(event_app, name="event")
 app.add_typer(store_app, name="store")
 app.add_typer(log_app, name="log")
+app.add_typer(credential_app, name="credential")
 app.command("proof")(log_cmds.proof)
 app.command("verify-bundle")(log_cmds.verify_bundle_command)
 app.command("anchor")(log_cmds.anchor)
@@ -280,6 +282,33 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command("relay")
+def relay(
+    ctx: typer.Context,
+    upstream: Annotated[list[str], typer.Option("--upstream", help="A server URL (repeat for several).")],
+    credential_file: Annotated[
+        Path, typer.Option("--credential-file", help="The relay credential (from `stave credential issue`).")
+    ],
+    key_file: Annotated[Path, typer.Option("--key-file", help="The Ed25519 key the credential is bound to.")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8081,
+) -> None:
+    """Run a relay: proof of work and rate limits for apps, forwarding writes with its own credential."""
+    import uvicorn
+
+    from stave.cli.auth_cmds import load_holder_key
+    from stave.relay.app import RelayConfig, create_relay
+    from stave.server.logs import configure_logging
+
+    try:
+        token = credential_file.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        _fail(f"{credential_file}: cannot read: {exc.strerror}")
+    config = RelayConfig(upstreams=upstream, credential=token, key=load_holder_key(key_file))
+    configure_logging()
+    uvicorn.run(create_relay(_settings(ctx), config), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command("demo")

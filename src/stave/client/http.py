@@ -120,7 +120,9 @@ class StaveClient:
 
     def submit_batch(self, events: Sequence[Event | bytes]) -> list[Submitted]:
         lines = [e.canonical_bytes() if isinstance(e, Event) else e for e in events]
-        response = self._check(self.signed_request("POST", "/events:batch", b"\n".join(lines) + b"\n", "application/x-ndjson"))
+        response = self._check(
+            self.signed_request("POST", "/events:batch", b"\n".join(lines) + b"\n", "application/x-ndjson")
+        )
         out = []
         for item in response.json()["results"]:
             if item["ok"]:

@@ -41,9 +41,10 @@ from stave.auth.credentials import Credential
 from stave.config import Settings
 from stave.server.problems import Problem
 
-__all__ = ["Access", "load_secret"]
+__all__ = ["RELAY_KINDS", "WRITE_KINDS", "Access", "load_secret"]
 
 WRITE_KINDS = frozenset({Kind.APP, Kind.RELAY, Kind.ADMIN})
+RELAY_KINDS = frozenset({Kind.RELAY, Kind.ADMIN})
 
 
 def load_secret(path: Path, size: int = 32) -> bytes:
@@ -137,7 +138,7 @@ class Access:
         body: bytes | None,
         *,
         body_sha256: bytes | None = None,
-        kinds: frozenset[Kind] = WRITE_KINDS,
+        kinds: frozenset[Kind] | None = None,
     ) -> Credential | None:
         """Check the credential and the request signature; None when the server allows anonymous writes."""
         now = time.time()
@@ -146,6 +147,8 @@ class Access:
         authorization = request.headers.get("authorization")
         if authorization is None and not self.settings.auth.required:
             return None
+        if kinds is None:
+            kinds = RELAY_KINDS if self.settings.auth.relays_only else WRITE_KINDS
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         try:
             credential = self.verifier.verify_request(
@@ -182,6 +185,7 @@ class Access:
             "rate_per_address": auth.rate_per_address,
             "rate_per_credential": auth.rate_per_credential,
             "burst": auth.burst,
+            "relays_only": auth.relays_only,
             "issuer": base64.urlsafe_b64encode(self.issuer.public_key).decode().rstrip("="),
         }
 

@@ -1,0 +1,102 @@
+"""A real relay process in front of a real server that accepts writes only from relays."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stave.client import ServerError, StaveClient
+from tests.server.process import StaveServer
+from tests.servers._process import free_ports
+from tests.store.events import event
+from tests.unit.test_cli import stave
+
+
+@pytest.fixture
+def relayed(tmp_path: Path) -> Iterator[tuple[StaveServer, str]]:
+    server = StaveServer(tmp_path / "server", env={"STAVE_AUTH_RELAYS_ONLY": "true"}).start()
+    issued = stave(
+        "--data-dir",
+        str(server.data_dir),
+        "credential",
+        "issue",
+        "--kind",
+        "relay",
+        "--key-file",
+        str(tmp_path / "relay.key"),
+        "--out",
+        str(tmp_path / "relay.credential"),
+    )
+    assert issued.returncode == 0, issued.stderr
+    port = free_ports(1)[0]
+    log = tmp_path / "relay.log"
+    with open(log, "ab") as output:
+        relay = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stave.cli",
+                "--data-dir",
+                str(tmp_path / "relay-data"),
+                "relay",
+                "--upstream",
+                server.url,
+                "--credential-file",
+                str(tmp_path / "relay.credential"),
+                "--key-file",
+                str(tmp_path / "relay.key"),
+                "--port",
+                str(port),
+            ],
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/info", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert relay.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    yield server, url
+    os.killpg(relay.pid, signal.SIGTERM)
+    relay.wait(timeout=15)
+    server.stop()
+
+
+def test_apps_write_through_the_relay_only(relayed: tuple[StaveServer, str]) -> None:
+    server, relay_url = relayed
+    with StaveClient(relay_url, request_id="relay-e2e-0001") as via_relay:
+        submitted = via_relay.submit(event(950_000))
+        assert submitted.seq is not None
+        assert via_relay.get(submitted.id).id == submitted.id  # reads pass through the relay
+        batch = via_relay.submit_batch([event(950_001), event(950_002)])
+        assert all(item.seq is not None for item in batch)
+    with StaveClient(server.url) as direct:  # an app credential straight from the server is not enough
+        with pytest.raises(ServerError) as info:
+            direct.submit(event(950_003))
+        assert info.value.status == 403
+        assert info.value.reason == "restricted"
+    assert "relay-e2e-0001" in (server.data_dir / "server.log").read_text()  # the request id passed through
+
+
+def test_the_relay_refuses_unauthenticated_apps(relayed: tuple[StaveServer, str]) -> None:
+    _, relay_url = relayed
+    response = httpx.post(
+        f"{relay_url}/events", content=event(950_010).canonical_bytes(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+    assert response.json()["reason"] == "auth-required"
