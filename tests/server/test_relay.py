@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -77,8 +78,45 @@ def relayed(tmp_path: Path) -> Iterator[tuple[StaveServer, str]]:
     server.stop()
 
 
-def test_apps_write_through_the_relay_only(relayed: tuple[StaveServer, str]) -> None:
+def _admin(server: StaveServer, tmp_path: Path) -> StaveClient:
+    from stave.cli.auth_cmds import load_holder_key
+
+    key_file = tmp_path / "admin.key"
+    issued = stave(
+        "--data-dir", str(server.data_dir), "credential", "issue", "--kind", "admin", "--key-file", str(key_file)
+    )
+    assert issued.returncode == 0, issued.stderr
+    return StaveClient(server.url, key=load_holder_key(key_file), token=issued.stdout.decode().strip())
+
+
+def _approve(server: StaveServer, tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from stave.cli.auth_cmds import load_holder_key
+
+    admin = _admin(server, tmp_path)
+    seed = load_holder_key(tmp_path / "relay.key")
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    relay_key = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    body = json.dumps({"public_key": relay_key, "name": "test relay"}).encode()
+    assert admin.signed_request("POST", "/admin/relays", body, "application/json").status_code == 201
+    assert (
+        admin.signed_request("POST", f"/admin/relays/{relay_key}/approve", b"", "application/json").status_code == 200
+    )
+    admin.close()
+
+
+def test_apps_write_through_an_approved_relay_only(relayed: tuple[StaveServer, str], tmp_path: Path) -> None:
     server, relay_url = relayed
+    with StaveClient(relay_url) as early:  # registered nowhere yet: the server refuses the relay
+        with pytest.raises(ServerError) as refused:
+            early.submit(event(950_100))
+        assert refused.value.status == 403
+    _approve(server, tmp_path)
+    time.sleep(5.5)  # the server caches approved relays for 5 s
     with StaveClient(relay_url, request_id="relay-e2e-0001") as via_relay:
         submitted = via_relay.submit(event(950_000))
         assert submitted.seq is not None
@@ -100,3 +138,29 @@ def test_the_relay_refuses_unauthenticated_apps(relayed: tuple[StaveServer, str]
     )
     assert response.status_code == 401
     assert response.json()["reason"] == "auth-required"
+
+
+def test_admin_routes(relayed: tuple[StaveServer, str], tmp_path: Path) -> None:
+    server, _ = relayed
+    admin = _admin(server, tmp_path)
+    config = {"fields": ["release_name", "tracks"], "default_format": "LP"}
+    first = admin.signed_request("PUT", "/admin/labels/apple", json.dumps(config).encode(), "application/json")
+    assert first.status_code == 201
+    assert first.json()["version"] == 1
+    config["default_format"] = "CD"
+    assert (
+        admin.signed_request("PUT", "/admin/labels/apple", json.dumps(config).encode(), "application/json").json()[
+            "version"
+        ]
+        == 2
+    )
+    current = httpx.get(f"{server.url}/labels/apple").json()  # capture apps fetch it without admin rights
+    assert (current["version"], current["config"]["default_format"]) == (2, "CD")
+    assert admin.signed_request("GET", "/admin/labels", b"", "").json()["labels"][0]["label"] == "apple"
+    assert admin.signed_request("GET", "/admin/store", b"", "").json()["ok"]
+    assert "anchors" in admin.signed_request("GET", "/admin/anchors", b"", "").json()
+    admin.close()
+    with StaveClient(server.url) as app_client:  # an app credential is not an admin one
+        response = app_client.signed_request("PUT", "/admin/labels/apple", b"{}", "application/json")
+        assert response.status_code == 403
+    assert httpx.get(f"{server.url}/admin/relays").status_code == 401

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
-__all__ = ["anchors", "blob_copies", "blobs", "log_checkpoints", "log_entries", "log_nodes", "log_state", "metadata"]
+__all__ = [
+    "anchors",
+    "blob_copies",
+    "blobs",
+    "label_configs",
+    "log_checkpoints",
+    "log_entries",
+    "log_nodes",
+    "log_state",
+    "metadata",
+    "relays",
+]
 
 metadata = MetaData()
 
@@ -100,4 +111,30 @@ anchors = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("anchors_state", "state"),
+)
+
+# --- administration (seed 004) ----------------------------------------------------------------
+
+# Label configurations for capture apps, versioned: an update adds a version, apps fetch the latest.
+label_configs = Table(
+    "label_configs",
+    metadata,
+    Column("label", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("config", Text, nullable=False),  # JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(64), nullable=False),  # the admin credential's id
+)
+
+# Relays known to this server: registered, then approved (their relay credentials are accepted
+# when ``auth.relays_only`` is set), or revoked.
+relays = Table(
+    "relays",
+    metadata,
+    Column("public_key", String(64), primary_key=True),  # base64url Ed25519 key of the relay
+    Column("name", String(128), nullable=False),
+    Column("url", String(512)),
+    Column("state", String(16), nullable=False),  # registered | approved | revoked
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

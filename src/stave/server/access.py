@@ -17,6 +17,7 @@ import base64
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ class Access:
     per_address: RateLimiter
     per_credential: RateLimiter
     difficulty: DifficultyPolicy
+    #: with ``auth.relays_only``: is this relay key (base64url) approved? Set by the server.
+    relay_approved: Callable[[str], bool] | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Access:
@@ -162,6 +165,10 @@ class Access:
                 body_sha256=body_sha256,
             )
             self.per_credential.enforce(credential.id, now=now)
+            if self.settings.auth.relays_only and credential.kind is Kind.RELAY and self.relay_approved is not None:
+                holder = base64.urlsafe_b64encode(credential.subject_public_key).decode().rstrip("=")
+                if not self.relay_approved(holder):
+                    raise Problem(403, "restricted", "this relay is not approved on this server")
         except RateLimited as exc:
             self.difficulty.record_offense(address, now)
             raise _problem(exc) from None

@@ -37,6 +37,7 @@ from stave.log.sequencer import Log
 from stave.log.service import LogService, load_or_create_signer
 from stave.server import metrics
 from stave.server.access import Access
+from stave.server.admin import RelayRegistry, install_admin_routes
 from stave.server.ingest import Ingested, Ingestor
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
@@ -89,6 +90,8 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current: ServerState = state if state is not None else await run_in_threadpool(open_state, settings)
         app.state.stave = current
+        app.state.relays = RelayRegistry(current.log.database)
+        current.access.relay_approved = app.state.relays.approved
         current.tasks.append(asyncio.create_task(_checkpoint_loop(current)))
         current.tasks.append(asyncio.create_task(_anchor_loop(current)))
         try:
@@ -110,11 +113,16 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
             {"name": "media", "description": "Content-addressed media blobs."},
             {"name": "operations", "description": "Health, metrics and limits."},
             {"name": "auth", "description": "Proof of work for a credential; writes carry it and a request signature."},
+            {
+                "name": "admin",
+                "description": "Label configurations, relays, store and anchoring views (admin credential).",
+            },
         ],
     )
     install_problem_handlers(app)
     metrics.install(app)
     install_request_ids(app)
+    install_admin_routes(app)
     _routes(app, settings)
     return app
 
