@@ -44,11 +44,18 @@ def load_or_create_signer(path: Path, origin: str) -> Signer:
         return signer
     signer = Signer.generate(origin)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(signer.private_key_text() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+    try:
+        os.link(temp, path)  # create-only: when two processes start at once, the first key wins
+    except FileExistsError:
+        return load_or_create_signer(path, origin)
+    finally:
+        temp.unlink()
     return signer
 
 

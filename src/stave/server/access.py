@@ -57,9 +57,18 @@ def load_secret(path: Path, size: int = 32) -> bytes:
         return data
     path.parent.mkdir(parents=True, exist_ok=True)
     data = secrets.token_bytes(size)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temp, path)  # create-only: when two instances start at once, the first key wins
+    except FileExistsError:
+        data = path.read_bytes()
+    finally:
+        temp.unlink()
     return data
 
 
