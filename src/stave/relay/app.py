@@ -59,7 +59,10 @@ def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
     install_request_ids(app)
 
     async def forward(request: Request, body: bytes, *, sign: bool) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The target as sent, still percent-encoded: what gets signed and forwarded (url.path is decoded).
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         headers = {
             name: value
             for name, value in request.headers.items()

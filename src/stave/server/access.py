@@ -161,7 +161,10 @@ class Access:
             return None
         if kinds is None:
             kinds = RELAY_KINDS if self.settings.auth.relays_only else WRITE_KINDS
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The target as sent, still percent-encoded: what the client signed (request.url.path is decoded).
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         try:
             credential = self.verifier.verify_request(
                 authorization=authorization,

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from stave.errors import (
     BackendUnavailable,
@@ -95,6 +96,14 @@ def _from_exception(exc: Exception) -> Problem:
     return Problem(500, "error", "an internal error occurred; it has been logged")
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -115,7 +124,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         reason = {404: "not-found", 405: "invalid"}.get(exc.status_code, "invalid")
-        return problem_response(Problem(exc.status_code, reason, str(exc.detail)))
+        response = problem_response(Problem(exc.status_code, reason, str(exc.detail)))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path (RFC 9110 §15.5.6), not only the first route's
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
