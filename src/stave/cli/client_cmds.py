@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Annotated
 
 import typer
 
-from stave.cli.inputs import read_inputs
+from stave.cli.inputs import admit_inputs
 from stave.cli.store_cmds import progress_bar
 from stave.client import StaveClient
 from stave.client.http import ServerError, chunks
 from stave.config import Settings
 from stave.errors import VerificationError
-from stave.event import admit
 
 ServerOpt = Annotated[str, typer.Option("--server", envvar="STAVE_SERVER", help="The server's URL (env STAVE_SERVER).")]
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -35,14 +33,7 @@ def submit(
 ) -> None:
     """Submit signed events to a server: '<seq> <id>' each, '(duplicate)' for a repeat. Exit 1 on any failure."""
     policy = _settings(ctx).event.policy()
-    events = []
-    failed = False
-    for item in read_inputs(files, policy.limits):
-        try:
-            events.append(admit(item.data, policy, now=int(time.time())))
-        except VerificationError as exc:
-            failed = True
-            typer.echo(f"invalid {item.label}: {exc}", err=True)
+    events, failed = admit_inputs(files, policy, errors_to_stderr=True)
     with StaveClient(server) as client, progress_bar() as progress:
         task = progress.add_task("submitting", total=len(events))
         for group in chunks(events, batch):

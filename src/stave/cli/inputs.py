@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stave.errors import ConfigError, JSONError, KeyFormatError
-from stave.event import JsonLimits, PrivateKey, parse
+import typer
 
-__all__ = ["Input", "read_inputs", "read_key_file"]
+from stave.errors import ConfigError, JSONError, KeyFormatError, VerificationError
+from stave.event import AdmissionPolicy, Event, JsonLimits, PrivateKey, admit, parse
+
+__all__ = ["Input", "admit_inputs", "read_inputs", "read_key_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,19 @@ def _parses(line: bytes, limits: JsonLimits) -> bool:
     except JSONError:
         return False
     return True
+
+
+def admit_inputs(names: list[str], policy: AdmissionPolicy, *, errors_to_stderr: bool) -> tuple[list[Event], bool]:
+    """Read and admit every event (clock-skew checked); report each refused one. Returns (events, any refused)."""
+    events: list[Event] = []
+    refused = False
+    for item in read_inputs(names, policy.limits):
+        try:
+            events.append(admit(item.data, policy, now=int(time.time())))
+        except VerificationError as exc:
+            refused = True
+            typer.echo(f"invalid {item.label}: {exc}", err=errors_to_stderr)
+    return events, refused
 
 
 def read_key_file(path: Path) -> PrivateKey:

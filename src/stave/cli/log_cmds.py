@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +12,11 @@ import orjson
 import typer
 
 from stave.anchor import open_ledger
-from stave.cli.inputs import read_inputs
+from stave.cli.inputs import admit_inputs
 from stave.cli.store_cmds import open_replicated, progress_bar
 from stave.config import Settings
 from stave.db import open_database
 from stave.errors import ProofError, StaveError, VerificationError
-from stave.event import admit
 from stave.log import merkle
 from stave.log.anchoring import Anchoring
 from stave.log.bundle import encode_hashes, verify_bundle
@@ -58,15 +56,8 @@ def log_add(ctx: typer.Context, files: Annotated[list[str], typer.Argument(help=
     settings = _settings(ctx)
     policy = settings.event.policy()
     service = open_service(settings)
-    failed = False
     try:
-        events = []
-        for item in read_inputs(files, policy.limits):
-            try:
-                events.append(admit(item.data, policy, now=int(time.time())))
-            except VerificationError as exc:
-                failed = True
-                typer.echo(f"invalid {item.label}: {exc}", err=True)
+        events, failed = admit_inputs(files, policy, errors_to_stderr=True)
         for added in service.add(events):
             if added.seq is None:
                 failed = True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -13,11 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from stave.cli.inputs import read_inputs
+from stave.cli.inputs import admit_inputs
 from stave.config import Settings
 from stave.db import open_database
-from stave.errors import StorageError, VerificationError
-from stave.event import admit
+from stave.errors import StorageError
 from stave.store import Namespace, QuorumError, ReplicatedStore
 
 store_app = typer.Typer(help="The replicated event store: put, get, health, scrub, archive.", no_args_is_help=True)
@@ -76,15 +74,8 @@ def store_put(ctx: typer.Context, files: Annotated[list[str], typer.Argument(hel
     settings = _settings(ctx)
     policy = settings.event.policy()
     store = open_replicated(settings)
-    failed = False
     try:
-        events = []
-        for item in read_inputs(files, policy.limits):
-            try:
-                events.append(admit(item.data, policy, now=int(time.time())))
-            except VerificationError as exc:
-                failed = True
-                typer.echo(f"invalid {item.label}: {exc}")
+        events, failed = admit_inputs(files, policy, errors_to_stderr=False)
         for event, result in zip(events, store.put_events(events), strict=True):
             if isinstance(result, QuorumError):
                 failed = True
