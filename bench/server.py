@@ -16,7 +16,8 @@ The server runs on the embedded defaults (SQLite, two local store directories, c
 rate limits raised far above the load (the defaults, 200/s per address and 500/s per credential,
 would refuse it) and a low proof-of-work difficulty (only to get 32 credentials fast). The
 trivial endpoint is ``GET /log/vkey``: a constant string, no I/O, through the same middleware
-(metrics, request ids, a JSON log line) as every other route.
+(metrics, request ids, a JSON log line) as every other route. The data directory is new, so the
+events land in an empty store (each one still creates its two-level shard directory there).
 
 The load generator runs in this process on the same machine: one thread per client, each with
 its own ``httpx.Client`` (keep-alive) and its own app credential. Events are signed before the
@@ -65,6 +66,7 @@ CLIENTS = (1, 32)
 ROUNDS = 2  # each phase runs ROUNDS times, interleaved with the others; the best round counts
 SECONDS = 5.0  # per round of a phase: requests are sent until then, and all answers awaited
 BATCH = 100  # events per POST /events:batch
+GENERATOR_LIMIT = 0.9  # cores: above this the (GIL-bound) load generator, not the server, sets the pace
 #: Upper bounds on requests per round (all clients together), so enough events are signed;
 #: a phase that runs out before SECONDS is marked in the table (its rate is still right).
 CAPS = {
@@ -72,17 +74,17 @@ CAPS = {
     ("trivial", 32): 60_000,
     ("vote", 1): 1_500,
     ("vote", 32): 3_000,
-    ("album", 1): 300,
-    ("album", 32): 600,
+    ("album", 1): 600,
+    ("album", 32): 700,
     ("batch", 1): 40,
-    ("batch", 32): 64,
+    ("batch", 32): 96,
 }
 PHASES = ("trivial", "vote", "album", "batch")
 DESCRIPTIONS = {
     "trivial": "GET /log/vkey (trivial)",
-    "vote": "POST /events, vote",
-    "album": "POST /events, White Album",
-    "batch": f"POST /events:batch, {BATCH} votes",
+    "vote": "POST /events vote",
+    "album": "POST /events White Album",
+    "batch": f"POST /events:batch {BATCH} votes",
 }
 
 
@@ -336,11 +338,8 @@ def run(console: Console, *, seconds: float = SECONDS) -> list[Record]:
 
 def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
     phases = figures["phases"]
-    table = Table(
-        title=f"stave serve over HTTP, best of {figures['rounds']} rounds of {figures['seconds_per_round']:g} s"
-    )
-    columns = ("request", "clients", "req/s", "events/s", "p50 ms", "p99 ms", "events/commit")
-    for column in (*columns, "server CPU ms/req (cores)", "load gen. CPU ms/req (cores)"):
+    table = Table(title=f"stave serve: best of {figures['rounds']} rounds of {figures['seconds_per_round']:g} s")
+    for column in ("request", "clients", "req/s", "events/s", "p50 ms", "p99 ms", "ev/commit", "CPU server", "CPU gen"):
         table.add_column(column, justify="left" if column == "request" else "right")
     for phase in PHASES:
         for count in CLIENTS:
@@ -353,10 +352,20 @@ def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
                 f"{f['p50_ms']:.1f}",
                 f"{f['p99_ms']:.1f}",
                 f"{f['events_per_commit']:.1f}" if phase != "trivial" else "-",
-                f"{f['server_cpu_ms_per_request']:.2f} ({f['server_cpu_share']:.2f})",
-                f"{f['client_cpu_ms_per_request']:.2f} ({f['client_cpu_share']:.2f})",
+                f"{f['server_cpu_share']:.2f}",
+                f"{f['client_cpu_share']:.2f}",
             )
     console.print(table)
+    for name, f in phases.items():
+        if f["client_cpu_share"] >= GENERATOR_LIMIT:
+            console.print(
+                f"[yellow]{name}: the load generator used {f['client_cpu_share']:.2f} cores, near what one Python "
+                "process can drive; that rate is a lower bound set by the generator, not the server[/yellow]"
+            )
+    console.print(
+        "ev/commit: events per group commit of the ingestor; CPU: cores used by the server process and by "
+        "the load generator (this process) while timed; per-request CPU and median rounds are in the results"
+    )
     changed = ", ".join(f"{k}={v}" for k, v in SERVER_ENV.items())
     console.print(f"server settings changed from the defaults: {changed}")
     console.print(
@@ -366,14 +375,14 @@ def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
         "made before each phase)"
     )
     trivial, single, batch = phases["trivial_32"], phases["vote_32"], phases["batch_32"]
-    limits = "embedded defaults, rate limits raised and PoW difficulty 4"
+    limits = "embedded defaults but auth rate limits raised"
     records = [
         goal_record(
             "server.single_ingest_32",
             single["events_per_s"],
             "events/s",
             ">=0.35",
-            baseline=f"trivial endpoint (GET /log/vkey) on the same server at 32 clients ({limits})",
+            baseline=f"GET /log/vkey requests/s on the same server, 32 clients ({limits})",
             baseline_value=trivial["requests_per_s"],
         ),
         goal_record(
@@ -381,7 +390,7 @@ def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
             batch["events_per_s"],
             "events/s",
             ">=5",
-            baseline=f"single-event ingest at 32 clients ({limits})",
+            baseline=f"single-event ingest, 32 clients ({limits})",
             baseline_value=single["events_per_s"],
         ),
     ]
