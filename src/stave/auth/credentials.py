@@ -485,6 +485,7 @@ class CredentialVerifier:
         self.replay = replay if replay is not None else MemorySpentStore()
         self.skew = skew
         self.window = window
+        self._verified: dict[str, Credential] = {}  # token -> its checked claims
 
     def verify_token(
         self, token: str, now: float, *, kinds: Collection[Kind | str], scope: str | None = None
@@ -571,7 +572,16 @@ class CredentialVerifier:
         return allowed
 
     def _authentic(self, token: str, now: float, kinds: frozenset[Kind], scope: str | None) -> Credential:
-        # (1) Syntax, then the issuer's signature before trusting any claim.
+        credential = self._verified.get(token)
+        if credential is None:
+            credential = self._issued_by_us(token)
+            if len(self._verified) >= 4096:  # bounded: forget the oldest
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = credential
+        return self._usable(credential, now, kinds, scope)
+
+    def _issued_by_us(self, token: str) -> Credential:
+        """Syntax and the issuer's signature (a pure function of the token, so cached)."""
         signed, payload, signature = _split_token(token)
         claims = _load_claims(payload)
         issuer = claims.get("issuer")
@@ -583,7 +593,9 @@ class CredentialVerifier:
         except InvalidSignature:
             raise CredentialError("forged", "credential signature does not verify with its issuer's key") from None
         # Only now are the claims worth reading closely: they are the issuer's.
-        credential = _parse_claims(claims, payload, token)
+        return _parse_claims(claims, payload, token)
+
+    def _usable(self, credential: Credential, now: float, kinds: frozenset[Kind], scope: str | None) -> Credential:
         # (2) Kind for the route.
         if credential.kind not in kinds:
             accepted = ", ".join(sorted(kinds))

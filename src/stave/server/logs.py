@@ -7,11 +7,11 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 __all__ = ["REQUEST_ID", "configure_logging", "install_request_ids"]
 
@@ -53,26 +53,54 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def install_request_ids(app: FastAPI) -> None:
-    log = logging.getLogger("stave.http")
+    """Request ids, the request log line and the HTTP metrics, as one plain ASGI middleware
+    (``@app.middleware("http")`` runs every request through extra tasks and memory streams)."""
+    app.add_middleware(_Observe)
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get(_HEADER, "")
+
+class _Observe:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.log = logging.getLogger("stave.http")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from stave.server.metrics import LATENCY, REQUESTS
+
+        started = time.perf_counter()
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         # Accept a relay's id when it looks like one; never echo arbitrary text into logs.
         request_id = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        status = 500
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
         token = REQUEST_ID.set(request_id)
-        started = time.perf_counter()
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
-        response.headers[_HEADER] = request_id
-        log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1e3,
-            extra={"request_id": request_id},
-        )
-        return response
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            self.log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1e3,
+                extra={"request_id": request_id},
+            )

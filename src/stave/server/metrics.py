@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from fastapi import FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 __all__ = ["EVENTS", "REGISTRY", "install"]
 
 REGISTRY = CollectorRegistry()
-REQUESTS = Counter("stave_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
+REQUESTS = Counter(
+    "stave_http_requests_total",
+    "HTTP requests",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "stave_http_request_seconds",
     "HTTP request latency",
@@ -19,7 +28,12 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
-EVENTS = Counter("stave_events_ingested_total", "Events accepted", ["type", "outcome"], registry=REGISTRY)
+EVENTS = Counter(
+    "stave_events_ingested_total",
+    "Events accepted",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
 LOG_SIZE = Gauge("stave_log_size", "Entries in the log", registry=REGISTRY)
 CHECKPOINT_SIZE = Gauge("stave_checkpoint_size", "Size of the latest signed checkpoint", registry=REGISTRY)
 ANCHOR_LAG = Gauge(
@@ -30,22 +44,15 @@ ANCHOR_LAG = Gauge(
 )
 BACKEND_UP = Gauge("stave_store_backend_up", "Store backend health", ["backend"], registry=REGISTRY)
 BACKEND_LATENCY = Gauge(
-    "stave_store_backend_health_seconds", "Store backend health-check latency", ["backend"], registry=REGISTRY
+    "stave_store_backend_health_seconds",
+    "Store backend health-check latency",
+    ["backend"],
+    registry=REGISTRY,
 )
 INGEST_BATCHES = Gauge("stave_ingest_batches", "Group-commit batches so far", registry=REGISTRY)
 
 
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-        LATENCY.labels(request.method, name).observe(time.perf_counter() - started)
-        return response
-
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
         from fastapi.concurrency import run_in_threadpool
