@@ -23,9 +23,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from stave.db import Database
 from stave.db.schema import log_checkpoints, log_entries, log_nodes, log_state
@@ -414,12 +414,3 @@ class Log:
     def _recomputed_root(self, size: int) -> bytes:
         leaves = [event_leaf(event_id) for event_id in self.entry_ids(0, size)]
         return merkle.root_from_frontier(merkle.append([], 0, leaves)[0])
-
-
-def count_rows(database: Database) -> dict[str, Any]:
-    """Row counts of the log's tables (for `stave log status`)."""
-    with database.engine.connect() as connection:
-        return {
-            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in (log_entries, log_nodes, log_checkpoints)
-        }

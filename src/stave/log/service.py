@@ -20,7 +20,7 @@ from stave.event import Event
 from stave.log.anchoring import Anchoring
 from stave.log.bundle import BUNDLE_VERSION, encode_hashes
 from stave.log.note import Signer
-from stave.log.sequencer import Log, SignedCheckpoint
+from stave.log.sequencer import Log
 from stave.store import QuorumError, ReplicatedStore
 
 __all__ = ["Added", "LogService", "load_or_create_signer"]
@@ -136,9 +136,6 @@ class LogService:
             },
             "anchors": anchors,
         }
-
-    def checkpoint(self) -> SignedCheckpoint:
-        return self.log.publish_checkpoint()
 
     def close(self) -> None:
         self.store.close()

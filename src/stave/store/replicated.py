@@ -210,7 +210,6 @@ class ReplicatedStore:
         self.timeout = timeout
         self.temp_dir = temp_dir
         self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * len(names)), thread_name_prefix="stave-store")
-        self._by_name = {backend.name: backend for backend in [*self.durable, *(b for b in (archive,) if b)]}
         self._index_writer = _IndexWriter(index)
 
     @classmethod
