@@ -228,6 +228,8 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         data = await _body(request, settings.server.max_batch_bytes)
         state.access.authorize(request, data)
         lines = _split_batch(data, policy.limits)
+        if not lines:
+            raise Problem(400, "invalid", "batch: no events")
         if len(lines) > settings.server.max_batch:
             raise Problem(413, "invalid", f"{len(lines)} events, the batch limit is {settings.server.max_batch}")
         admitted: list[Any] = []
