@@ -1,0 +1,1 @@
+"""The music graph: a projection of the log into nodes, credits and governance state."""
