@@ -9,7 +9,7 @@ EOSJS_STAMP := $(EOSJS)/node_modules/.installed
 CAR := tests/vectors/car
 CAR_STAMP := $(CAR)/node_modules/.installed
 
-.PHONY: setup servers run test lint format bench clean
+.PHONY: setup servers run test drill lint format bench clean
 
 setup: $(STAMP) $(EOSJS_STAMP) $(CAR_STAMP) servers
 
@@ -50,7 +50,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench examples
 
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not drill"
+
+# The long reliability drills (tests/drills, marker `drill`); figures to bench/results/drills.json.
+drill: setup
+	STAVE_FUZZ=drill STAVE_DRILL_REPORT=1 $(BIN)/python -m pytest -m drill tests/drills
 
 bench: $(STAMP) servers
 	$(BIN)/python -m bench
