@@ -464,7 +464,9 @@ def check_offline(
     checked = checked or Checked()
     began = time.monotonic()
     code, bad, output = log_verify(data_dir, env)
-    assert code == 0 and not bad and output.startswith("ok:"), output
+    assert code == 0, output
+    assert not bad, output
+    assert output.startswith("ok:"), output
     checked.log_verify = output.strip()
     first = scrub(data_dir, env)
     checked.scrub_first = {
