@@ -229,11 +229,12 @@ def _rule_outcome(claim: Claim, ballots: Sequence[Ballot], now: int, rules: Rule
     counted = [b for b in ballots if b.at <= now]
     votes = tally(counted)
     start = _start(claim)
-    # (1) Unanimous Yes closes early; destructive claims not before their minimum open time.
+    # (0) Nothing closes before the start; a destructive claim, before its minimum open time.
+    if now < start + (rules.destructive_min_open if claim.destructive else 0):
+        return "open"
+    # (1) Unanimous Yes closes early.
     if votes.yes >= rules.min_votes and votes.no == 0:
-        earliest = start + rules.destructive_min_open if claim.destructive else start
-        if now >= earliest:
-            return "accepted"
+        return "accepted"
     # (2) Unanimous No closes early, but the author keeps time to respond to the first No.
     first_no = _first_no(counted)
     if (
