@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 from stave.auth import Kind
 from stave.db import Database
 from stave.db.schema import label_configs, relays
+from stave.errors import JSONError
+from stave.event.strictjson import JsonLimits, loads
 from stave.server.problems import Problem
 
 __all__ = ["RelayRegistry", "install_admin_routes"]
@@ -108,10 +110,10 @@ def install_admin_routes(app: FastAPI) -> None:
         body = await request.body()
         if len(body) > _MAX_CONFIG:
             raise Problem(413, "invalid", f"body is over the limit of {_MAX_CONFIG} bytes")
-        try:
-            return body, orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, "invalid", f"not JSON: {exc}") from None
+        try:  # strict: a configuration with a duplicate key would be stored as only one reading of it
+            return body, loads(body, JsonLimits(max_bytes=_MAX_CONFIG))
+        except JSONError as exc:
+            raise Problem(400, "invalid", f"not strict JSON: {exc}") from None
 
     # --- label configurations ---------------------------------------------------------------
 

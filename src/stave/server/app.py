@@ -28,8 +28,8 @@ from stave import __version__
 from stave.anchor import open_ledger
 from stave.config import Settings
 from stave.db import open_database
-from stave.errors import BlobNotFound, JSONError, ProofError, VerificationError
-from stave.event import EventType, admit, parse
+from stave.errors import BlobNotFound, JSONError, ProofError, StorageError, VerificationError
+from stave.event import EventType, admit, loads, parse
 from stave.event.strictjson import JsonLimits
 from stave.log import tiles
 from stave.log.anchoring import Anchoring
@@ -39,6 +39,7 @@ from stave.server import metrics
 from stave.server.access import Access
 from stave.server.admin import RelayRegistry, install_admin_routes
 from stave.server.ingest import Ingested, Ingestor
+from stave.server.limits import install_request_limits
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
 from stave.store import ReplicatedStore
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
     )
     install_problem_handlers(app)
     metrics.install(app)
+    install_request_limits(app)
     install_request_ids(app)
     install_admin_routes(app)
     _routes(app, settings)
@@ -185,14 +187,10 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         missing = await run_in_threadpool(_missing_parents, state.log, events) if any(e.parents for e in events) else []
         if missing:
             raise Problem(422, "invalid", f"$.parents: unknown parent events {', '.join(missing[:5])}")
-        futures = state.ingestor.submit(events)
-        results: list[Ingested | Exception] = []
-        for future in futures:
-            try:
-                results.append(await asyncio.wrap_future(future))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        try:
+            return list(await asyncio.wrap_future(state.ingestor.submit(events)))
+        except StorageError as exc:  # the whole group commit failed: every event of it did
+            return [exc] * len(events)
 
     @app.post("/auth/challenge", tags=["auth"], summary="A single-use proof-of-work challenge")
     async def auth_challenge(request: Request) -> Response:
@@ -202,10 +200,10 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/auth/credential", tags=["auth"], summary="Exchange a solved challenge for an app credential")
     async def auth_credential(request: Request) -> Response:
         _json_content_type(request)
-        try:
-            body = orjson.loads(await _body(request, 4096))
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, "invalid", f"not JSON: {exc}") from None
+        try:  # strict, like events: a duplicate "counter" must not mean one thing here and another elsewhere
+            body = loads(await _body(request, 4096), JsonLimits(max_bytes=4096, max_depth=4))
+        except JSONError as exc:
+            raise Problem(400, "invalid", f"not strict JSON: {exc}") from None
         address = request.client.host if request.client else "unknown"
         return JSONResponse(app.state.stave.access.credential(address, body), status_code=201)
 

@@ -1,0 +1,30 @@
+"""The checks every request meets before routing (``stave.server.limits``); over HTTP in the catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from stave.server.limits import MAX_HEADER_BYTES, refusal
+
+
+def test_headers_up_to_the_limit_pass_and_one_byte_more_is_431() -> None:
+    name = b"x-padding"
+    exact = [(name, b"a" * (MAX_HEADER_BYTES - len(name) - 4))]
+    assert refusal(exact) is None
+    problem = refusal([(name, exact[0][1] + b"a")])
+    assert problem is not None
+    assert (problem.status, problem.reason) == (431, "invalid")
+    assert f"limit is {MAX_HEADER_BYTES}" in problem.detail
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"br", b"deflate", b"identity, gzip", b"x-anything", b"GZIP"])
+def test_any_content_coding_but_identity_is_415(coding: bytes) -> None:
+    problem = refusal([(b"content-type", b"application/json"), (b"content-encoding", coding)])
+    assert problem is not None
+    assert (problem.status, problem.reason) == (415, "invalid")
+    assert "content encoding" in problem.detail
+
+
+@pytest.mark.parametrize("coding", [b"identity", b"Identity", b"", b" identity , identity"])
+def test_identity_is_no_coding(coding: bytes) -> None:
+    assert refusal([(b"content-encoding", coding)]) is None
