@@ -21,12 +21,14 @@ import platformdirs
 
 from stave.errors import ConfigError
 from stave.event import AdmissionPolicy, JsonLimits
+from stave.graph.rules import Rules
 
 __all__ = [
     "AnchorSettings",
     "AuthSettings",
     "DatabaseSettings",
     "EventSettings",
+    "GraphSettings",
     "LogSettings",
     "ServerSettings",
     "Settings",
@@ -109,6 +111,34 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     relays_only: bool = False  # accept writes only from relays (and admins), as seed 004 allows
 
 
+class GraphSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The music graph: its database, and the governance rules (docs/governance.md) every replica shares."""
+
+    url: str = ""  # empty: sqlite:///<data dir>/graph.db
+    min_votes: int = 3
+    voting_period: int = 7 * 86400
+    no_vote_extension: int = 72 * 3600
+    destructive_min_open: int = 48 * 3600
+    accept_unreviewed: bool = True
+    accept_unreviewed_destructive: bool = False
+    voters: list[str] | None = None
+    finalizers: list[str] | None = None
+    reward_distributors: list[str] = msgspec.field(default_factory=list)
+
+    def rules(self) -> Rules:
+        return Rules(
+            min_votes=self.min_votes,
+            voting_period=self.voting_period,
+            no_vote_extension=self.no_vote_extension,
+            destructive_min_open=self.destructive_min_open,
+            accept_unreviewed=self.accept_unreviewed,
+            accept_unreviewed_destructive=self.accept_unreviewed_destructive,
+            voters=None if self.voters is None else frozenset(self.voters),
+            finalizers=None if self.finalizers is None else frozenset(self.finalizers),
+            reward_distributors=frozenset(self.reward_distributors),
+        )
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every setting of stave. Later parts add their sections here."""
 
@@ -120,6 +150,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     anchor: AnchorSettings = msgspec.field(default_factory=AnchorSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    graph: GraphSettings = msgspec.field(default_factory=GraphSettings)
 
     @property
     def data_path(self) -> Path:
@@ -128,6 +159,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_path / 'stave.db'}"
+
+    @property
+    def graph_url(self) -> str:
+        return self.graph.url or f"sqlite:///{self.data_path / 'graph.db'}"
 
     @property
     def durable_urls(self) -> list[str]:
@@ -223,7 +258,9 @@ def _env_names() -> dict[str, str]:
     return names
 
 
-_LIST_SETTINGS = frozenset({"store.durable", "anchor.ledgers"})
+_LIST_SETTINGS = frozenset(
+    {"store.durable", "anchor.ledgers", "graph.voters", "graph.finalizers", "graph.reward_distributors"}
+)
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -68,8 +68,12 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and apply migrations."""
+def open_database(url: str, *, migrate: bool = True, migrations: str = "stave.db:migrations") -> Database:
+    """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and apply migrations.
+
+    ``migrations`` is the Alembic script location: the log's by default; a projection passes its
+    own (with its own version table, so both can share one PostgreSQL database).
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -95,7 +99,7 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
         event.listen(engine, "begin", _sqlite_begin)
     database = Database(engine)
     if migrate:
-        upgrade(database)
+        upgrade(database, migrations)
     return database
 
 
@@ -120,14 +124,14 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("stave_immediate", False) else "BEGIN")
 
 
-def upgrade(database: Database) -> None:
+def upgrade(database: Database, migrations: str = "stave.db:migrations") -> None:
     """Apply every migration not yet applied (Alembic ``upgrade head``)."""
     # Imported here: Alembic takes ~0.4 s to import, and only opening a database needs it.
     from alembic import command
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", "stave.db:migrations")
+    config.set_main_option("script_location", migrations)
     with database.write(lock=_MIGRATION_LOCK) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
