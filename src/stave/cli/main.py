@@ -17,6 +17,7 @@ import typer
 from stave import __version__
 from stave.cli import client_cmds, log_cmds
 from stave.cli.auth_cmds import credential_app
+from stave.cli.graph_cmds import project_app, query_app
 from stave.cli.inputs import Input, read_inputs, read_key_file
 from stave.cli.log_cmds import log_app
 from stave.cli.store_cmds import store_app
@@ -49,6 +50,8 @@ app.add_typer(event_app, name="event")
 app.add_typer(store_app, name="store")
 app.add_typer(log_app, name="log")
 app.add_typer(credential_app, name="credential")
+app.add_typer(project_app, name="project")
+app.add_typer(query_app, name="query")
 app.command("proof")(log_cmds.proof)
 app.command("verify-bundle")(log_cmds.verify_bundle_command)
 app.command("anchor")(log_cmds.anchor)
