@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from stave.errors import ConfigError, StorageError
 from stave.store import BlobInfo, BlobKey, BlobStore, open_store
+from stave.store import local as local_module
 from stave.store.local import LocalStore
 from stave.store.memory import MemoryStore
 from tests.store.contract import BlobStoreContract
@@ -88,3 +90,57 @@ def test_open_store_from_url(tmp_path: Path) -> None:
         open_store("file://relative/path")
     with pytest.raises(Exception, match="unknown scheme 'ftp'"):
         open_store("ftp://x")
+
+
+class TestLocalStorePerFileFsync(BlobStoreContract):
+    """The portable mode (an fsync per file and per directory) keeps the same contract."""
+
+    seed = 3
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> LocalStore:
+        return LocalStore(tmp_path / "store", sync="fsync")
+
+
+def test_sync_mode_from_url_and_default(tmp_path: Path) -> None:
+    assert LocalStore.from_url(f"file://{tmp_path}/a?sync=fsync").sync == "fsync"
+    assert LocalStore.from_url(f"file://{tmp_path}/b?fsync=0").sync == "none"
+    assert LocalStore(tmp_path / "c").sync == ("syncfs" if local_module._SYNCFS is not None else "fsync")
+    with pytest.raises(ConfigError, match="sync='sometimes'"):
+        LocalStore.from_url(f"file://{tmp_path}/d?sync=sometimes")
+
+
+@pytest.mark.skipif(local_module._SYNCFS is None, reason="syncfs(2) is Linux-only")
+def test_a_batch_costs_two_syncfs_and_data_is_durable_before_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(1) after writing the temporaries, before any link; (2) after the links: nothing per file."""
+    real = local_module._SYNCFS
+    assert real is not None
+    store = LocalStore(tmp_path, sync="syncfs")
+    events = [event(100 + i) for i in range(20)]
+    seen: list[int] = []
+
+    def counting(fd: int) -> int:
+        seen.append(sum(1 for e in events if store.path(BlobKey.event(e.id)).exists()))
+        return real(fd)
+
+    fsyncs: list[int] = []
+    monkeypatch.setattr(local_module, "_SYNCFS", counting)
+    monkeypatch.setattr(local_module.os, "fsync", lambda fd: fsyncs.append(fd))
+    results = store.put_many([(BlobKey.event(e.id), e.canonical_bytes(), BlobInfo()) for e in events])
+    assert results == [None] * len(events)
+    assert seen == [0, len(events)]  # no real name existed at the first sync, all at the second
+    assert fsyncs == []
+    assert all(store.get(BlobKey.event(e.id)) == e.canonical_bytes() for e in events)
+
+
+@pytest.mark.skipif(local_module._SYNCFS is None, reason="syncfs(2) is Linux-only")
+def test_a_failed_syncfs_fails_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStore(tmp_path, sync="syncfs")
+    monkeypatch.setattr(local_module, "_SYNCFS", lambda fd: -1)
+    signed = event(7)
+    [result] = store.put_many([(BlobKey.event(signed.id), signed.canonical_bytes(), BlobInfo())])
+    assert isinstance(result, StorageError)
+    assert "syncfs" in str(result)
+    assert not store.path(BlobKey.event(signed.id)).exists()  # never linked: the data was not durable

@@ -28,7 +28,7 @@ from stave import __version__
 from stave.anchor import open_ledger
 from stave.config import Settings
 from stave.db import open_database
-from stave.errors import BlobNotFound, JSONError, ProofError, VerificationError
+from stave.errors import BlobNotFound, JSONError, ProofError, StorageError, VerificationError
 from stave.event import EventType, admit, loads, parse
 from stave.event.strictjson import JsonLimits
 from stave.log import tiles
@@ -187,14 +187,10 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         missing = await run_in_threadpool(_missing_parents, state.log, events) if any(e.parents for e in events) else []
         if missing:
             raise Problem(422, "invalid", f"$.parents: unknown parent events {', '.join(missing[:5])}")
-        futures = state.ingestor.submit(events)
-        results: list[Ingested | Exception] = []
-        for future in futures:
-            try:
-                results.append(await asyncio.wrap_future(future))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        try:
+            return list(await asyncio.wrap_future(state.ingestor.submit(events)))
+        except StorageError as exc:  # the whole group commit failed: every event of it did
+            return [exc] * len(events)
 
     @app.post("/auth/challenge", tags=["auth"], summary="A single-use proof-of-work challenge")
     async def auth_challenge(request: Request) -> Response:
