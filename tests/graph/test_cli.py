@@ -31,7 +31,8 @@ def test_project_digest_rebuild_and_reconcile(data: str) -> None:
     digest = stave("--data-dir", data, "project", "digest")  # catches up with the log first
     assert digest.returncode == 0, digest.stderr
     first = digest.stdout.decode().strip()
-    assert len(first) == 64 and int(first, 16) >= 0
+    assert len(first) == 64
+    assert int(first, 16) >= 0
     rebuilt = stave("--data-dir", data, "project", "rebuild", "graph")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.decode().strip() == f"rebuilt graph: 16 entries, digest {first}"
@@ -42,7 +43,8 @@ def test_project_digest_rebuild_and_reconcile(data: str) -> None:
     assert reconciled.returncode == 0, reconciled.stdout
     assert "equals a fresh rebuild" in reconciled.stdout.decode()
     unknown = stave("--data-dir", data, "project", "rebuild", "marketplace")
-    assert unknown.returncode == 2 and "unknown projection 'marketplace'" in unknown.stderr.decode()
+    assert unknown.returncode == 2
+    assert "unknown projection 'marketplace'" in unknown.stderr.decode()
 
 
 def test_reconcile_exits_1_and_names_the_table_that_differs(tmp_path: Path) -> None:
@@ -63,7 +65,8 @@ def test_queries(data: str) -> None:
     assert [hit["id"] for hit in hits] == [BEATLES]
     release_id = next(h["id"] for h in _json("--data-dir", data, "query", "search", "white album"))
     release = _json("--data-dir", data, "query", "release", release_id)
-    assert release["name"] == "The Beatles" and len(release["tracklist"]) == 30
+    assert release["name"] == "The Beatles"
+    assert len(release["tracklist"]) == 30
     discography = _json("--data-dir", data, "query", "discography", PAUL)
     assert [r["id"] for r in discography["releases"]] == [release_id]
     label = _json("--data-dir", data, "query", "label", EMI)
@@ -87,4 +90,5 @@ def test_readable_output_and_errors(data: str) -> None:
     assert missing.returncode == 1
     assert "no release with id no-such-release" in missing.stderr.decode()
     bad = stave("--data-dir", data, "query", "claims", "--status", "maybe")
-    assert bad.returncode == 2 and "--status must be" in bad.stderr.decode()
+    assert bad.returncode == 2
+    assert "--status must be" in bad.stderr.decode()

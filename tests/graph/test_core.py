@@ -47,7 +47,8 @@ def test_folding_removes_accents_case_and_extra_space(name: str, folded: str) ->
 def test_derived_ids_depend_on_event_and_path_only() -> None:
     one = derived_id("person", "a" * 64, "$.body.release.tracks[0].songwriters[1]")
     assert one == derived_id("person", "a" * 64, "$.body.release.tracks[0].songwriters[1]")
-    assert one.startswith("per_") and len(one) == 4 + 32
+    assert one.startswith("per_")
+    assert len(one) == 4 + 32
     assert one != derived_id("person", "b" * 64, "$.body.release.tracks[0].songwriters[1]")
     assert one != derived_id("person", "a" * 64, "$.body.release.tracks[0].songwriters[2]")
     assert derived_id("release", "a" * 64, "$.body.release").startswith("rel_")
@@ -74,7 +75,8 @@ def test_the_white_album_bundle_extracts_its_release_tracks_and_credits() -> Non
     assert any(e.src == capitol and e.rel == "label_parent" and e.dst == labels["EMI Records"].id for e in out.edges)
     # extraction is deterministic: the same event gives the same rows
     again = extract_release_bundle(event.id, event.body)
-    assert again.nodes == out.nodes and again.edges == out.edges
+    assert again.nodes == out.nodes
+    assert again.edges == out.edges
 
 
 def test_claim_changes_outside_the_whitelist_are_named() -> None:

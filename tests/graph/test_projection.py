@@ -43,7 +43,8 @@ def test_the_white_album_projects_into_the_expected_graph(white: World) -> None:
     release = graph.release(white.graph, release_id)
     assert release is not None
     assert (release["name"], release["altnames"], release["date"]) == ("The Beatles", ["The White Album"], "1968-11-22")
-    assert release["formats"] == ["LP"] and release["master"] is True
+    assert release["formats"] == ["LP"]
+    assert release["master"] is True
     assert [label["name"] for label in release["labels"]] == ["Apple Records", "EMI Records", "Capitol Records"]
     tracklist = release["tracklist"]
     assert len(tracklist) == 30
@@ -59,7 +60,8 @@ def test_the_white_album_projects_into_the_expected_graph(white: World) -> None:
     assert [c["person"]["name"] for c in first["credits"] if c["as"] == "producer"] == ["George Martin"]
     assert [g["name"] for g in first["groups"]] == ["The Beatles"]
     paul_as_member = next(c for c in first["credits"] if c["as"] == "member" and c["person"]["id"] == PAUL)
-    assert paul_as_member["group_id"] == BEATLES and "Piano" in paul_as_member["roles"]
+    assert paul_as_member["group_id"] == BEATLES
+    assert "Piano" in paul_as_member["roles"]
     assert first["listen_links"][0].startswith("https://open.spotify.com/")
     guests = {c["person"]["name"] for t in tracklist for c in t["credits"] if c["as"] == "guest"}
     assert {"Chris Thomas", "Henry Datyner"} <= guests
@@ -67,20 +69,24 @@ def test_the_white_album_projects_into_the_expected_graph(white: World) -> None:
 
 def test_discography_label_tree_members_collaborators_and_search(white: World) -> None:
     paul = graph.discography(white.graph, PAUL)
-    assert paul is not None and paul["name"] == "Paul McCartney"
+    assert paul is not None
+    assert paul["name"] == "Paul McCartney"
     [release] = paul["releases"]
-    assert release["name"] == "The Beatles" and len(release["tracks"]) == 30  # a member on every track
+    assert release["name"] == "The Beatles"
+    assert len(release["tracks"]) == 30
     assert "songwriter" in release["tracks"][0]["as"]
     assert [g["id"] for g in paul["groups"]] == [BEATLES]
     group = graph.discography(white.graph, BEATLES)
-    assert group is not None and len(group["releases"][0]["tracks"]) == 30
+    assert group is not None
+    assert len(group["releases"][0]["tracks"]) == 30
 
     emi = graph.label_releases(white.graph, EMI)
     assert emi is not None
     assert [(label["id"], label["depth"]) for label in emi["sub_labels"]] == [(CAPITOL, 1)]  # Capitol's parent is EMI
     assert [r["name"] for r in emi["releases"]] == ["The Beatles"]
     capitol = graph.label_releases(white.graph, CAPITOL)
-    assert capitol is not None and capitol["sub_labels"] == []
+    assert capitol is not None
+    assert capitol["sub_labels"] == []
 
     members = graph.members(white.graph, BEATLES)
     assert members is not None
@@ -94,14 +100,18 @@ def test_discography_label_tree_members_collaborators_and_search(white: World) -
 
     assert [hit["id"] for hit in graph.search(white.graph, "fab four")] == [BEATLES]
     assert graph.search(white.graph, "EMI GROUP")[0]["id"] == EMI
-    assert graph.search(white.graph, "electric musical", kind="label")[0]["matched"] == ["Electric and Musical Industries"]
+    assert graph.search(white.graph, "electric musical", kind="label")[0]["matched"] == [
+        "Electric and Musical Industries"
+    ]
     assert graph.search(white.graph, "mccartn", kind="person")[0]["id"] == PAUL  # a prefix
     assert graph.search(white.graph, "nobody called this") == []
 
 
 def test_accents_and_case_do_not_matter_in_search(world: World) -> None:
     event = sign(
-        "CREATE_GROUP", 1_700_000_000, {"group": {"name": "Sigur Rós", "altnames": ["Sigur Ros"]}, "founding_members": []}
+        "CREATE_GROUP",
+        1_700_000_000,
+        {"group": {"name": "Sigur Rós", "altnames": ["Sigur Ros"]}, "founding_members": []},
     )
     world.project(event)
     for query in ("sigur ros", "SIGUR RÓS", "sígur", "Rös"):
@@ -117,7 +127,8 @@ def test_group_membership_over_time(world: World) -> None:
     # Pete Best is known only from REMOVE_MEMBER: a member until 1962-08-16, not after
     at_15 = graph.members(world.graph, BEATLES, at="1962-08-15")
     at_17 = graph.members(world.graph, BEATLES, at="1962-08-17")
-    assert at_15 is not None and at_17 is not None
+    assert at_15 is not None
+    assert at_17 is not None
     assert PETE in {m["id"] for m in at_15["members"]}
     assert PETE not in {m["id"] for m in at_17["members"]}
     everyone = graph.members(world.graph, BEATLES)
@@ -189,7 +200,8 @@ def test_a_handler_failing_midway_rolls_the_batch_back(world: World, monkeypatch
     with pytest.raises(RuntimeError):
         world.projector.catch_up(max_entries=4)
     assert world.projector.position() == (-1, 0)
-    assert _count(world, tables.edges) == 0 and _count(world, tables.touches) == 0
+    assert _count(world, tables.edges) == 0
+    assert _count(world, tables.touches) == 0
     monkeypatch.undo()
     assert world.projector.catch_up() == 4
 
