@@ -28,3 +28,21 @@ def test_any_content_coding_but_identity_is_415(coding: bytes) -> None:
 @pytest.mark.parametrize("coding", [b"identity", b"Identity", b"", b" identity , identity"])
 def test_identity_is_no_coding(coding: bytes) -> None:
     assert refusal([(b"content-encoding", coding)]) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "where"),
+    [("/events/\x00", b"", "path"), ("/labels/a\nb", b"", "path"), ("/events", b"author=%00", "query"),
+     ("/events", b"author=a%7Fb", "query"), ("/events", b"type=%0d%0a", "query")],
+)  # fmt: skip
+def test_control_characters_in_the_target_are_400(path: str, query: bytes, where: str) -> None:
+    problem = refusal([], path, query)
+    assert problem is not None
+    assert (problem.status, problem.reason) == (400, "invalid")
+    assert f"request {where} holds the control character" in problem.detail
+
+
+def test_ordinary_targets_pass() -> None:
+    assert (
+        refusal([(b"host", b"127.0.0.1")], "/events/" + "ab" * 32, b"after_seq=5&type=VOTE&author=PUB_K1_x%20y") is None
+    )

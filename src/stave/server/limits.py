@@ -4,6 +4,9 @@
   4.5 KiB), answered ``431``. The HTTP parser has already read them by then (uvicorn's httptools
   parser sets no limit of its own), so a proxy in front should bound them as well; this keeps an
   oversized request from reaching any route and tells the client why.
+- Control characters in the target: no route takes a path or query holding a C0 control
+  character or DEL (``%00``, ``%0a``…), and PostgreSQL cannot even compare text holding NUL
+  (it answered a ``?author=%00`` with a 500), so such a target is answered ``400``.
 - Content coding: stave decodes none, so a body labelled ``gzip``, ``br`` or anything but
   ``identity`` is answered ``415`` with ``Accept-Encoding: identity`` (RFC 9110 §15.5.16) instead
   of being parsed or stored as the label denies, and no compressed body is ever inflated.
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 
@@ -22,8 +26,12 @@ __all__ = ["MAX_HEADER_BYTES", "install_request_limits", "refusal"]
 MAX_HEADER_BYTES: Final = 32 << 10
 
 
-def refusal(headers: list[tuple[bytes, bytes]]) -> Problem | None:
-    """Why a request with these (ASGI) headers is refused before routing, or None."""
+def refusal(headers: list[tuple[bytes, bytes]], path: str = "/", query: bytes = b"") -> Problem | None:
+    """Why a request with these (ASGI) headers, decoded path and raw query is refused before routing, or None."""
+    for where, text in (("path", path.encode("utf-8", "surrogateescape")), ("query", unquote_to_bytes(query))):
+        control = next((byte for byte in text if byte < 0x20 or byte == 0x7F), None)
+        if control is not None:
+            return Problem(400, "invalid", f"the request {where} holds the control character 0x{control:02x}")
     size = sum(len(name) + len(value) + 4 for name, value in headers)  # "name: value\r\n"
     if size > MAX_HEADER_BYTES:
         return Problem(431, "invalid", f"request headers are {size} bytes, the limit is {MAX_HEADER_BYTES}")
@@ -42,7 +50,7 @@ class _RequestLimits:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            problem = refusal(scope["headers"])
+            problem = refusal(scope["headers"], scope.get("path", "/"), scope.get("query_string", b""))
             if problem is not None:
                 response = problem_response(problem)
                 if problem.status == 415:
