@@ -52,9 +52,17 @@ format: $(STAMP)
 test: setup lint
 	$(BIN)/python -m pytest -m "not drill"
 
-# The long reliability drills (tests/drills, marker `drill`); figures to bench/results/drills.json.
-drill: setup
-	STAVE_FUZZ=drill STAVE_DRILL_REPORT=1 $(BIN)/python -m pytest -m drill tests/drills
+# The long reliability drills (marker `drill`: tests/drills, and the fuzzers of tests/hostile, which
+# run briefly in make test and STAVE_FUZZ_SECONDS each here); figures to bench/results/drills.json.
+DRILL_PATHS := tests/drills tests/hostile
+DRILL_STAMP := $(VENV)/.drill-installed
+drill: setup $(DRILL_STAMP)
+	STAVE_FUZZ=drill STAVE_DRILL_REPORT=1 $(BIN)/python -m pytest -m drill $(DRILL_PATHS)
+
+# The drill extra (atheris): not in make setup, it has no wheel for every platform.
+$(DRILL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,drill]'
+	touch $@
 
 bench: $(STAMP) servers
 	$(BIN)/python -m bench
