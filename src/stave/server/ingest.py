@@ -51,6 +51,8 @@ class Ingestor:
         self.max_batch = max_batch
         self.batches = 0  # for metrics
         self.events = 0
+        self.store_seconds = 0.0  # time spent in each stage, for metrics
+        self.log_seconds = 0.0
         # One future per submission, not per event: a Future is a Condition and a lock, which a
         # batch of 100 events would otherwise pay 100 times.
         self._queue: list[_Submission] = []
@@ -107,12 +109,15 @@ class Ingestor:
         try:
             while (taken := self._take()) is not None:
                 batch, count = taken
+                started = time.perf_counter()
                 try:
                     fresh = list({event.id: event for events, _ in batch for event in events}.values())
                     stored = dict(zip([e.id for e in fresh], self.store.put_events(fresh), strict=True))
                 except Exception as exc:  # a bug or an outage: fail this batch, keep serving
                     _fail(batch, exc, count)
                     continue
+                finally:
+                    self.store_seconds += time.perf_counter() - started
                 self._stored.put((batch, stored))
         finally:
             self._stored.put(None)  # the sequencer finishes what was stored, then stops
@@ -151,9 +156,11 @@ class Ingestor:
                 answered.add(event.id)
             future.set_result(results)
             total += len(events)
+        elapsed = time.perf_counter() - started
         self.batches += 1
         self.events += total
-        _log.debug("sequenced %d events in %.1f ms", total, (time.perf_counter() - started) * 1e3)
+        self.log_seconds += elapsed
+        _log.debug("sequenced %d events in %.1f ms", total, elapsed * 1e3)
 
 
 def _fail(batch: list[_Submission], exc: Exception, count: int) -> None:

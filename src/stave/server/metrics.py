@@ -50,6 +50,12 @@ BACKEND_LATENCY = Gauge(
     registry=REGISTRY,
 )
 INGEST_BATCHES = Gauge("stave_ingest_batches", "Group-commit batches so far", registry=REGISTRY)
+INGEST_STAGE_SECONDS = Gauge(
+    "stave_ingest_stage_seconds",
+    "Seconds spent so far in each group-commit stage (store: copies at quorum; log: sequencing)",
+    ["stage"],
+    registry=REGISTRY,
+)
 
 
 def install(app: FastAPI) -> None:
@@ -70,4 +76,6 @@ def install(app: FastAPI) -> None:
             if anchor_state == "confirmed":
                 ANCHOR_LAG.labels(ledger).set(max(0, size - anchored_size))
         INGEST_BATCHES.set(state.ingestor.batches)
+        INGEST_STAGE_SECONDS.labels("store").set(state.ingestor.store_seconds)
+        INGEST_STAGE_SECONDS.labels("log").set(state.ingestor.log_seconds)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
