@@ -25,6 +25,7 @@ Figures go to ``bench/results/drills.json`` when ``STAVE_DRILL_REPORT=1`` (``mak
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -95,6 +96,7 @@ class Attempt:
     seq: int | None = None
     retry_after: str | None = None
     detail: str = ""
+    sent_at: float = 0.0  # time.monotonic() when the request was sent
 
 
 @dataclass
@@ -133,6 +135,17 @@ class Outcome:
         """The attempts answered in ``[start, end)``: what the clients were told in one phase."""
         return Outcome(self.sent, [a for a in self.attempts if start <= a.at < end], end - start)
 
+    def sent_between(self, start: float, end: float) -> Outcome:
+        """The attempts sent in ``[start, end)`` (answered whenever)."""
+        return Outcome(self.sent, [a for a in self.attempts if start <= a.sent_at < end], end - start)
+
+    def latency(self) -> dict[str, float]:
+        """Seconds from request to answer: median and maximum."""
+        spans = sorted(a.at - a.sent_at for a in self.attempts)
+        if not spans:
+            return {"latency_p50": 0.0, "latency_max": 0.0}
+        return {"latency_p50": round(spans[len(spans) // 2], 3), "latency_max": round(spans[-1], 3)}
+
     def merge(self, other: Outcome) -> Outcome:
         return Outcome({**self.sent, **other.sent}, self.attempts + other.attempts, self.seconds + other.seconds)
 
@@ -146,6 +159,7 @@ class Outcome:
             "statuses": {str(status): count for status, count in sorted(statuses.items())},
             "load_seconds": round(self.seconds, 2),
             "acks_per_second": round(len(self.acknowledged) / self.seconds, 1) if self.seconds else 0.0,
+            **self.latency(),
         }
 
 
@@ -153,9 +167,10 @@ class Load:
     """N clients submitting pre-signed events concurrently, in the background, bounded in count and time.
 
     Each client submits its share of ``events`` one by one (``POST /events``). With ``retry``,
-    an event that got no answer or a 503 is submitted again (after a short pause) until it is
-    answered otherwise or time runs out: a retried event that had been stored comes back as a
-    duplicate with its original seq. Without ``retry`` each event is submitted once.
+    an event that got no answer or a 503 is submitted again (after ``backoff`` seconds) until it
+    is answered otherwise or time runs out: a retried event that had been stored comes back as a
+    duplicate with its original seq. Without ``retry`` each event is submitted once, and a client
+    that was refused pauses ``backoff`` seconds before its next event.
     """
 
     def __init__(
@@ -166,6 +181,7 @@ class Load:
         clients: int = 32,
         seconds: float = 30.0,
         retry: bool = False,
+        backoff: float = 0.05,
         timeout: float = 30.0,
     ) -> None:
         self.url = url
@@ -173,6 +189,7 @@ class Load:
         self.clients = clients
         self.seconds = seconds
         self.retry = retry
+        self.backoff = backoff
         self.timeout = timeout
         self.outcome = Outcome(sent={e.id: e.canonical_bytes() for e in events})
         self._lock = threading.Lock()
@@ -204,6 +221,18 @@ class Load:
             assert time.monotonic() < deadline, f"only {self.acknowledged_count()} of {count} acks in {within} s"
             time.sleep(0.02)
 
+    def wait_until(self, condition: Callable[[list[Attempt]], bool], what: str, within: float = 60.0) -> None:
+        """Block until ``condition(attempts so far)`` holds (fail after ``within`` seconds)."""
+        deadline = time.monotonic() + within
+        while True:
+            with self._lock:
+                attempts = list(self.outcome.attempts)
+            if condition(attempts):
+                return
+            assert not self._errors, self._errors
+            assert time.monotonic() < deadline, f"not within {within} s: {what}"
+            time.sleep(0.02)
+
     def join(self) -> Outcome:
         for thread in self._threads:
             thread.join(timeout=self.seconds + self.timeout + 60)
@@ -227,19 +256,21 @@ class Load:
                     while not self._stop.is_set() and time.monotonic() < deadline:
                         attempt = self._submit(client, item)
                         self._record(attempt)
-                        if (
-                            attempt.seq is not None
-                            or not self.retry
-                            or attempt.status not in (NO_ANSWER, NOT_SENT, 503)
-                        ):
+                        if attempt.seq is not None:
                             break
-                        time.sleep(0.05)
+                        time.sleep(self.backoff)  # refused or cut off: back off before the next request
+                        if not self.retry or attempt.status not in (NO_ANSWER, NOT_SENT, 503):
+                            break
                     if self._stop.is_set() or time.monotonic() >= deadline:
                         return
         except BaseException as exc:  # surfaced by join(): a client bug must fail the drill
             self._errors.append(exc)
 
     def _submit(self, client: StaveClient, item: Event) -> Attempt:
+        sent_at = time.monotonic()
+        return dataclasses.replace(self._attempt(client, item), sent_at=sent_at)
+
+    def _attempt(self, client: StaveClient, item: Event) -> Attempt:
         try:
             response = client.signed_request("POST", "/events", item.canonical_bytes(), "application/json")
         except httpx.ConnectError as exc:
@@ -255,9 +286,9 @@ class Load:
         if response.status_code in (200, 201):
             body = response.json()
             assert body["id"] == item.id, f"acknowledged {body['id']} for {item.id}"
-            return Attempt(now, item.id, response.status_code, seq=int(body["seq"]))
+            return Attempt(now, item.id, response.status_code, seq=int(body["seq"]), detail=",".join(body["stored"]))
         return Attempt(
-            now, item.id, response.status_code, None, response.headers.get("retry-after"), response.text[:300]
+            now, item.id, response.status_code, None, response.headers.get("retry-after"), response.text[:2000]
         )
 
 
@@ -384,7 +415,7 @@ def check_proofs(url: str, acknowledged: dict[str, int], *, workers: int = 8) ->
         def prove(item: tuple[str, int]) -> None:
             event_id, seq = item
             response = http.get(f"/events/{event_id}/proof")
-            assert response.status_code == 200, f"{event_id}: {response.status_code} {response.text[:300]}"
+            assert response.status_code == 200, f"{event_id}: {response.status_code} {response.text[:2000]}"
             bundle = response.json()
             verify_bundle(bundle, vkey)
             assert bundle["inclusion_proof"]["log_index"] == seq, f"{event_id} proven at another position"
@@ -416,7 +447,8 @@ class Checked:
             "proofs_verified": self.proofs_verified,
             "unacknowledged_in_log": self.unacknowledged_in_log,
             "first_scrub": self.scrub_first,
-            "check_seconds": round(self.online_seconds + self.offline_seconds, 2),
+            "check_online_seconds": round(self.online_seconds, 2),
+            "check_offline_seconds": round(self.offline_seconds, 2),
         }
 
 
@@ -476,7 +508,7 @@ def check_offline(
     final = scrub(data_dir, env) if expect_repair else first
     assert final.returncode == 0, final.output
     for column in ("missing", "corrupt", "unavailable"):
-        assert final.total(column) == 0, f"scrub found {column} copies:\n{final.output}"
+        assert final.total(column) == 0, f"scrub found {column} copies:\n{final.output}\nbefore:\n{first.output}"
     assert final.total("orphaned") <= allowed_orphans, final.output
     if not expect_repair:
         assert first.total("repaired") == 0, first.output
