@@ -308,15 +308,29 @@ def test_a_solved_challenge_is_single_use(client: httpx.Client) -> None:
     holder.close()
 
 
-def test_a_flood_is_rate_limited_with_retry_after(tmp_path: Path) -> None:
-    server = StaveServer(tmp_path / "flood", env={"STAVE_AUTH_RATE_PER_ADDRESS": "5", "STAVE_AUTH_BURST": "10"}).start()
+def test_a_flood_is_rate_limited_with_retry_after_and_raises_the_price(tmp_path: Path) -> None:
+    server = StaveServer(
+        tmp_path / "flood",
+        env={"STAVE_AUTH_RATE_PER_ADDRESS": "5", "STAVE_AUTH_BURST": "10", "STAVE_AUTH_DIFFICULTY": "8"},
+    ).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
+            first = client.post("/auth/challenge")
+            assert first.status_code == 200
+            assert first.json()["difficulty"] == 8
             statuses = [client.post("/auth/challenge").status_code for _ in range(30)]
-            assert statuses[:10] == [200] * 10
+            assert statuses[:9] == [200] * 9
             limited = client.post("/auth/challenge")
             assert limited.status_code == 429
             assert limited.json()["reason"] == "rate-limited"
-            assert int(limited.headers["retry-after"]) >= 1
+            retry_after = int(limited.headers["retry-after"])
+            assert retry_after >= 1
+            # Repeated abuse raises this address's proof-of-work price once it may ask again.
+            time.sleep(retry_after)
+            deadline = time.monotonic() + 10
+            while (after := client.post("/auth/challenge")).status_code == 429 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert after.status_code == 200
+            assert after.json()["difficulty"] > 8
     finally:
         server.stop()
