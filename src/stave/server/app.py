@@ -35,7 +35,7 @@ from stave.log import tiles
 from stave.log.anchoring import Anchoring
 from stave.log.sequencer import Log
 from stave.log.service import LogService, load_or_create_signer
-from stave.server import metrics
+from stave.server import graph_routes, metrics
 from stave.server.access import Access
 from stave.server.admin import RelayRegistry, install_admin_routes
 from stave.server.ingest import Ingested, Ingestor
@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
         current.access.relay_approved = app.state.relays.approved
         current.tasks.append(asyncio.create_task(_checkpoint_loop(current)))
         current.tasks.append(asyncio.create_task(_anchor_loop(current)))
+        current.tasks.append(asyncio.create_task(graph_routes.follow(app, current)))
         try:
             yield
         finally:
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, state: ServerState | None = None) -> FastA
     install_request_limits(app)
     install_request_ids(app)
     install_admin_routes(app)
+    app.include_router(graph_routes.router)
     _routes(app, settings)
     return app
 
