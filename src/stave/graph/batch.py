@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 from stave.db import Database
 from stave.event import canonicalize
@@ -20,9 +20,34 @@ from stave.graph.extract import Extract, MembershipRow, NodeRow
 from stave.graph.names import fold
 from stave.graph.rules import Rules
 
-__all__ = ["Applied", "Batch", "canonical_json", "name_rows_of"]
+__all__ = ["Applied", "Batch", "bulk_insert", "canonical_json", "name_rows_of", "name_tuples"]
 
 _CHUNK: Final = 500  # ids per IN (...) query
+_NAME_COLUMNS: Final = ("node_id", "name", "folded", "is_primary")
+_EDGE_COLUMNS: Final = (
+    "edge_id",
+    "src",
+    "rel",
+    "dst",
+    "role_id",
+    "group_id",
+    "side",
+    "number",
+    "event_id",
+    "seq",
+    "pos",
+)
+_MEMBERSHIP_COLUMNS: Final = (
+    "membership_id",
+    "group_id",
+    "person_id",
+    "roles",
+    "since",
+    "until",
+    "event_id",
+    "ended_by",
+    "seq",
+)
 
 
 def canonical_json(value: Any) -> str:
@@ -51,17 +76,17 @@ class Batch:
     database: Database
     rules: Rules
     nodes: dict[str, tuple[NodeRow, str]] = field(default_factory=dict)  # first statement of each node in the batch
-    edges: list[dict[str, Any]] = field(default_factory=list)
-    memberships: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[tuple[Any, ...]] = field(default_factory=list)  # in _EDGE_COLUMNS order
+    memberships: list[tuple[Any, ...]] = field(default_factory=list)  # in _MEMBERSHIP_COLUMNS order
     touches: dict[tuple[str, int, str], tuple[str, str]] = field(default_factory=dict)
-    rejections: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[tuple[Any, ...]] = field(default_factory=list)
     _rejection_count: dict[int, int] = field(default_factory=dict)
     _edge_count: dict[int, int] = field(default_factory=dict)
 
     def reject(self, entry: Applied, rule: str, detail: str) -> None:
         n = self._rejection_count.get(entry.seq, 0)
         self._rejection_count[entry.seq] = n + 1
-        self.rejections.append({"seq": entry.seq, "n": n, "event_id": entry.event_id, "rule": rule, "detail": detail})
+        self.rejections.append((entry.seq, n, entry.event_id, rule, detail))
 
     def touch(self, node_id: str, entry: Applied, how: str) -> None:
         self.touches.setdefault((node_id, entry.seq, how), (entry.event_id, entry.type))
@@ -73,19 +98,19 @@ class Batch:
             pos = self._edge_count.get(entry.seq, 0)
             self._edge_count[entry.seq] = pos + 1
             self.edges.append(
-                {
-                    "edge_id": edge.edge_id,
-                    "src": edge.src,
-                    "rel": edge.rel,
-                    "dst": edge.dst,
-                    "role_id": edge.role_id,
-                    "group_id": edge.group_id,
-                    "side": edge.side,
-                    "number": edge.number,
-                    "event_id": entry.event_id,
-                    "seq": entry.seq,
-                    "pos": pos,
-                }
+                (
+                    edge.edge_id,
+                    edge.src,
+                    edge.rel,
+                    edge.dst,
+                    edge.role_id,
+                    edge.group_id,
+                    edge.side,
+                    edge.number,
+                    entry.event_id,
+                    entry.seq,
+                    pos,
+                )
             )
         for membership in extract.memberships:
             self.memberships.append(_membership_row(membership, entry))
@@ -98,35 +123,31 @@ class Batch:
         if self.nodes:
             existing = self.existing_nodes(list(self.nodes))
             fresh = [(node, event_id) for node_id, (node, event_id) in self.nodes.items() if node_id not in existing]
-            if fresh:
-                connection.execute(
-                    tables.nodes.insert(),
-                    [
-                        {
-                            "id": node.id,
-                            "kind": node.kind,
-                            "name": node.name,
-                            "attrs": canonical_json(dict(node.attrs)),
-                            "created_by": event_id,
-                        }
-                        for node, event_id in fresh
-                    ],
-                )
-                name_rows = [row for node, _ in fresh for row in name_rows_of(node.id, node.name, node.altnames)]
-                if name_rows:
-                    connection.execute(tables.names.insert(), name_rows)
-        if self.edges:
-            connection.execute(tables.edges.insert(), self.edges)
-        if self.memberships:
-            connection.execute(tables.memberships.insert(), self.memberships)
-        if self.touches:
-            rows = [
-                {"node_id": node_id, "seq": seq, "how": how, "event_id": event_id, "event_type": event_type}
-                for (node_id, seq, how), (event_id, event_type) in self.touches.items()
-            ]
-            connection.execute(self.database.insert(tables.touches).on_conflict_do_nothing(), rows)
-        if self.rejections:
-            connection.execute(tables.rejections.insert(), self.rejections)
+            bulk_insert(
+                connection,
+                tables.nodes,
+                ("id", "kind", "name", "attrs", "created_by"),
+                [
+                    (node.id, node.kind, node.name, canonical_json(dict(node.attrs)) if node.attrs else "{}", event_id)
+                    for node, event_id in fresh
+                ],
+            )
+            bulk_insert(
+                connection,
+                tables.names,
+                _NAME_COLUMNS,
+                [row for node, _ in fresh for row in name_tuples(node.id, node.name, node.altnames)],
+            )
+        bulk_insert(connection, tables.edges, _EDGE_COLUMNS, self.edges)
+        bulk_insert(connection, tables.memberships, _MEMBERSHIP_COLUMNS, self.memberships)
+        bulk_insert(
+            connection,
+            tables.touches,
+            ("node_id", "seq", "how", "event_id", "event_type"),
+            [(node_id, seq, how, event_id, kind) for (node_id, seq, how), (event_id, kind) in self.touches.items()],
+            ignore_conflicts=True,
+        )
+        bulk_insert(connection, tables.rejections, ("seq", "n", "event_id", "rule", "detail"), self.rejections)
         self.nodes.clear()
         self.edges.clear()
         self.memberships.clear()
@@ -145,25 +166,54 @@ class Batch:
         return found
 
 
-def name_rows_of(node_id: str, name: str | None, altnames: Iterable[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def _membership_row(membership: MembershipRow, entry: Applied) -> tuple[Any, ...]:
+    return (
+        membership.membership_id,
+        membership.group_id,
+        membership.person_id,
+        canonical_json(list(membership.roles)),
+        membership.since,
+        membership.until,
+        entry.event_id,
+        entry.event_id if membership.ended else None,
+        entry.seq,
+    )
+
+
+def name_tuples(node_id: str, name: str | None, altnames: Iterable[str]) -> list[tuple[str, str, str, int]]:
+    """(node id, name, folded, is primary) of a node's names, each once."""
+    rows: list[tuple[str, str, str, int]] = []
     seen: set[str] = set()
     for text, primary in [(name, 1)] + [(alt, 0) for alt in altnames]:
         if text and text not in seen:
             seen.add(text)
-            rows.append({"node_id": node_id, "name": text, "folded": fold(text), "is_primary": primary})
+            rows.append((node_id, text, fold(text), primary))
     return rows
 
 
-def _membership_row(membership: MembershipRow, entry: Applied) -> dict[str, Any]:
-    return {
-        "membership_id": membership.membership_id,
-        "group_id": membership.group_id,
-        "person_id": membership.person_id,
-        "roles": canonical_json(list(membership.roles)),
-        "since": membership.since,
-        "until": membership.until,
-        "event_id": entry.event_id,
-        "ended_by": None,
-        "seq": entry.seq,
-    }
+def name_rows_of(node_id: str, name: str | None, altnames: Iterable[str]) -> list[dict[str, Any]]:
+    return [dict(zip(_NAME_COLUMNS, row, strict=True)) for row in name_tuples(node_id, name, altnames)]
+
+
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """One multi-row INSERT through the driver's ``executemany``: the projection's hot path.
+
+    Plain SQL on purpose: building and binding SQLAlchemy statements row by row cost more than
+    the inserts themselves at 100,000 bundles. Same SQL on SQLite and PostgreSQL.
+    """
+    if not rows:
+        return
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{column}"' for column in columns)
+    markers = ", ".join([marker] * len(columns))
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({markers})"  # noqa: S608 - names are ours, values bound
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    connection.exec_driver_sql(sql, [tuple(row) for row in rows])

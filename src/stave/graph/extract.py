@@ -57,6 +57,7 @@ class MembershipRow:
     roles: tuple[str, ...]
     since: str | None
     until: str | None
+    ended: bool = False  # ended by the event that states it (known only as having left)
 
 
 @dataclass
@@ -68,9 +69,13 @@ class Extract:
     edges: list[EdgeRow] = field(default_factory=list)
     memberships: list[MembershipRow] = field(default_factory=list)
     touches: list[tuple[str, str]] = field(default_factory=list)
+    _stated: set[str] = field(default_factory=set)
 
     def node(self, kind: str, given: Any, path: str, name: Any, altnames: Any = None, **attrs: Any) -> str:
         node_id = given if isinstance(given, str) and given else derived_id(kind, self.event_id, path)
+        if node_id in self._stated:  # named again in the same event: the first statement wins anyway
+            return node_id
+        self._stated.add(node_id)
         names = name_list(name)
         clean = {key: value for key, value in attrs.items() if value not in (None, "", [])}
         self.nodes.append(NodeRow(node_id, kind, names[0] if names else None, tuple(name_list(altnames)), clean))

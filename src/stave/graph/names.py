@@ -8,24 +8,23 @@ whitespace collapsed, so "Beyoncé", "BEYONCE" and " beyonce " all fold to "beyo
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
 __all__ = ["fold", "name_list"]
-
-_SPACES = re.compile(r"\s+")
 
 
 def name_list(value: Any) -> list[str]:
     """A string or a list of strings as a list of trimmed names, empties dropped, duplicates once."""
     if value is None:
         return []
-    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if isinstance(value, str):  # the common case, kept fast: split() trims and collapses in C
+        name = " ".join(value.split())
+        return [name] if name else []
     names: list[str] = []
-    for item in items:
+    for item in value if isinstance(value, list) else []:
         if isinstance(item, str):
-            name = _SPACES.sub(" ", item).strip()
+            name = " ".join(item.split())
             if name and name not in names:
                 names.append(name)
     return names
@@ -35,4 +34,4 @@ def fold(name: str) -> str:
     """The accent- and case-insensitive form of a name, for search."""
     decomposed = unicodedata.normalize("NFKD", name)
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return _SPACES.sub(" ", stripped.casefold()).strip()
+    return " ".join(stripped.casefold().split())

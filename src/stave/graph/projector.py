@@ -91,11 +91,9 @@ def _remove_member(batch: Batch, entry: Applied) -> None:
     out.touch(person_id, "member_left")
     if not closed:  # no open membership: the person is known only to have left
         out.memberships.append(
-            MembershipRow(edge_id(entry.event_id, "$.body", "membership"), group_id, person_id, (), None, left)
+            MembershipRow(edge_id(entry.event_id, "$.body", "membership"), group_id, person_id, (), None, left, True)
         )
     batch.add(out, entry)
-    if not closed:
-        batch.memberships[-1]["ended_by"] = entry.event_id
 
 
 class Projector:

@@ -64,7 +64,6 @@ names = Table(
     Column("folded", Text, nullable=False),
     Column("is_primary", Integer, nullable=False),
     UniqueConstraint("node_id", "name", name="graph_names_node_name"),
-    Index("graph_names_folded", "folded"),
 )
 
 # A merged node resolves to ``target_id`` while the merge stands; ids themselves never change.
@@ -95,7 +94,6 @@ edges = Table(
     Column("pos", Integer, nullable=False),  # order among the edges the entry at ``seq`` made (document order)
     Index("graph_edges_src", "src", "rel"),
     Index("graph_edges_dst", "dst", "rel"),
-    Index("graph_edges_event", "event_id"),
 )
 
 memberships = Table(

@@ -78,7 +78,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("edge_id"),
     )
     op.create_index("graph_edges_dst", "graph_edges", ["dst", "rel"], unique=False)
-    op.create_index("graph_edges_event", "graph_edges", ["event_id"], unique=False)
     op.create_index("graph_edges_src", "graph_edges", ["src", "rel"], unique=False)
     op.create_table(
         "graph_finalizations",
@@ -129,7 +128,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name_id"),
         sa.UniqueConstraint("node_id", "name", name="graph_names_node_name"),
     )
-    op.create_index("graph_names_folded", "graph_names", ["folded"], unique=False)
     op.create_table(
         "graph_nodes",
         sa.Column("id", sa.String(length=256), nullable=False),
