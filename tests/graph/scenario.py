@@ -71,6 +71,8 @@ def events() -> tuple[Event, ...]:
     """The examples, then generated bundles, claims, votes, finalisations, a merge and its split."""
     out: list[Event] = [example(path.stem) for path in sorted(EXAMPLES.glob("[01]*.json"))]
     out += [_bundle(1, T0, "ringo", "Ringo Starr"), _bundle(2, T0 + 1, "starkey", "Richard Starkey")]
+    conflict = {"group_id": "group-band", "member": {"person_id": "label-2", "name": "Not A Label"}}
+    out.append(sign("ADD_MEMBER", T0 + 2, conflict, BOB))  # names a label as a person: recorded, kind kept
     rename = sign(
         "ADD_CLAIM",
         T0 + 10,

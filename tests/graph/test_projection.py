@@ -232,3 +232,17 @@ def test_reconcile_reports_rows_only_one_side_has(white: World, tmp_path: Path) 
     assert "Paul Ramon" in differences["graph_nodes"].examples_live[0]
     assert "Paul McCartney" in differences["graph_nodes"].examples_fresh[0]
     assert (differences["graph_likes"].only_live, differences["graph_likes"].only_fresh) == (1, 0)
+
+
+def test_a_node_named_with_another_kind_keeps_its_kind_and_the_conflict_is_recorded(world: World) -> None:
+    first = sign("CREATE_GROUP", 1_700_000_000, {"group": {"group_id": "shared-id", "name": "A Group"}})
+    second = sign(
+        "ADD_MEMBER", 1_700_000_001, {"group_id": "g2", "member": {"person_id": "shared-id", "name": "Someone"}}
+    )
+    world.project(first, second)
+    node = graph.node(world.graph, "shared-id")
+    assert node is not None
+    assert (node["kind"], node["name"]) == ("group", "A Group")
+    [refusal] = graph.rejections(world.graph, second.id)
+    assert refusal["rule"] == "kind-conflict"
+    assert "is a group, not a person" in refusal["detail"]

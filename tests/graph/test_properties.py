@@ -66,7 +66,7 @@ def test_the_scenario_exercises_governance() -> None:
             assert (label["name"], label["altnames"]) == ("Imprint One", ["Imprint Nº 1"])
             assert graph.node(world.graph, "starkey")["id"] == "starkey"  # type: ignore[index]  # split restored it
             rules = {r["rule"] for r in graph.rejections(world.graph)}
-            assert {"premature", "not-open", "unknown-node"} <= rules
+            assert {"premature", "not-open", "unknown-node", "kind-conflict"} <= rules
             parent = graph.label_releases(world.graph, "label-parent")
             assert parent is not None
             assert [s["id"] for s in parent["sub_labels"]] == ["label-1", "label-2"]

@@ -76,6 +76,7 @@ class Batch:
     database: Database
     rules: Rules
     nodes: dict[str, tuple[NodeRow, str]] = field(default_factory=dict)  # first statement of each node in the batch
+    statements: list[tuple[str, str, Applied]] = field(default_factory=list)  # (node id, kind, entry) in log order
     edges: list[tuple[Any, ...]] = field(default_factory=list)  # in _EDGE_COLUMNS order
     memberships: list[tuple[Any, ...]] = field(default_factory=list)  # in _MEMBERSHIP_COLUMNS order
     touches: dict[tuple[str, int, str], tuple[str, str]] = field(default_factory=dict)
@@ -94,6 +95,7 @@ class Batch:
     def add(self, extract: Extract, entry: Applied) -> None:
         for node in extract.nodes:
             self.nodes.setdefault(node.id, (node, entry.event_id))
+            self.statements.append((node.id, node.kind, entry))
         for edge in extract.edges:
             pos = self._edge_count.get(entry.seq, 0)
             self._edge_count[entry.seq] = pos + 1
@@ -122,6 +124,11 @@ class Batch:
         connection = self.connection
         if self.nodes:
             existing = self.existing_nodes(list(self.nodes))
+            kinds = dict(existing)
+            for node_id, kind, entry in self.statements:
+                known = kinds.setdefault(node_id, kind)
+                if known != kind:
+                    self.reject(entry, "kind-conflict", f"node {node_id} is a {known}, not a {kind}: it keeps its kind")
             fresh = [(node, event_id) for node_id, (node, event_id) in self.nodes.items() if node_id not in existing]
             bulk_insert(
                 connection,
@@ -149,6 +156,7 @@ class Batch:
         )
         bulk_insert(connection, tables.rejections, ("seq", "n", "event_id", "rule", "detail"), self.rejections)
         self.nodes.clear()
+        self.statements.clear()
         self.edges.clear()
         self.memberships.clear()
         self.touches.clear()

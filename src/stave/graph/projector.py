@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Connection, delete, select, update
 
 from stave.db import Database, open_database
-from stave.errors import BackendUnavailable, ConfigError, StorageError
+from stave.errors import BackendUnavailable, StaveError, StorageError
 from stave.graph import governance, tables
 from stave.graph.batch import Applied, Batch
 from stave.graph.extract import (
@@ -158,9 +158,7 @@ class Projector:
             if not todo:
                 return 0
             if todo[0].seq != seq + 1:
-                raise ConfigError(
-                    f"graph cursor is at {seq} but the next entry given is {todo[0].seq}: entries skipped"
-                )
+                raise StaveError(f"graph cursor is at {seq} but the next entry given is {todo[0].seq}: entries skipped")
             batch = Batch(connection, self.database, self.rules)
             for entry in todo:
                 value = bodies[entry.event_id]
