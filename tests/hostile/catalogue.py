@@ -584,6 +584,16 @@ CATALOGUE: list[Hostile] = [
         detail=f"batch limit is {MAX_BATCH}",
     ),
     Hostile(
+        "batch over the event limit, as an array with a bad item",
+        "POST",
+        _BATCH,
+        413,
+        "invalid",
+        "the count is checked before any item is parsed strictly or re-serialised (cheap refusals first)",
+        _batch_array(*(_fresh(110 + i) for i in range(MAX_BATCH)), b'{"v":1,"v":1}'),
+        detail=f"{MAX_BATCH + 1} events, the batch limit is {MAX_BATCH}",
+    ),
+    Hostile(
         "batch body over the byte limit",
         "POST",
         _BATCH,
