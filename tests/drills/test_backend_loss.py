@@ -138,8 +138,6 @@ def backend_loss_drill(
                 bad = [a for a in seen.attempts if a.status != 201]
                 assert not bad, f"{current.name}: {seen.statuses()}; {per_phase}; {bad[0].detail}"
                 assert seen.attempts, f"{current.name}: ingest stalled; {per_phase}"
-        tail = outcome.attempts[-100:]
-        assert all(a.status == 201 for a in tail), f"ingest did not resume: {[a.status for a in tail][-10:]}"
         assert not outcome.unanswered, "no request may die without an answer"
 
         acknowledged = outcome.acknowledged

@@ -147,7 +147,7 @@ def disk_full_drill(tmp_path: Path, name: str, small: Path, count: int) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_a_full_disk_fails_cleanly(tmp_path: Path, small_disk: Path) -> None:
-    disk_full_drill(tmp_path, "disk-full-short", small_disk, count=300)
+    disk_full_drill(tmp_path, "disk-full-short", small_disk, count=200)
 
 
 @pytest.mark.drill

@@ -46,7 +46,7 @@ def load_drill(tmp_path: Path, name: str, count: int, seconds: float, env: dict[
 
 
 def test_load_on_embedded_defaults(tmp_path: Path) -> None:
-    load_drill(tmp_path, "load-embedded-short", count=600, seconds=30)
+    load_drill(tmp_path, "load-embedded-short", count=400, seconds=30)
 
 
 def test_the_checker_catches_a_lost_moved_or_unacknowledged_event(tmp_path: Path) -> None:
