@@ -236,7 +236,7 @@ def release(database: Database, release_id: str) -> dict[str, Any] | None:
         labels = _nodes(connection, [e.dst for e in label_edges])
         view["labels"] = list({labels[e.dst]["id"]: labels[e.dst] for e in label_edges}.values())
         masters = _edges_from(connection, cluster, ["reissue_of"])
-        view["master_of_this"] = _nodes(connection, [masters[0].dst])[masters[0].dst] if masters else None
+        view["master_release"] = _nodes(connection, [masters[0].dst])[masters[0].dst] if masters else None
         reissues = _edges_to(connection, cluster, ["reissue_of"])
         view["reissues"] = list(_nodes(connection, [e.src for e in reissues]).values())
         entries = _edges_from(connection, cluster, ["tracklist"])
@@ -317,6 +317,7 @@ def _attrs(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
 
 
 # --- labels, members, collaborators -------------------------------------------------------------
+
 
 def label_releases(database: Database, label_id: str, *, max_depth: int = 16) -> dict[str, Any] | None:
     """A label, its sub-labels (through ``label_parents``, any depth up to ``max_depth``), and their releases."""
