@@ -226,8 +226,11 @@ def test_reconcile_reports_rows_only_one_side_has(white: World, tmp_path: Path) 
     with white.graph.write() as connection:
         connection.execute(tables.nodes.update().where(tables.nodes.c.id == PAUL).values(name="Paul Ramon"))
         connection.execute(tables.likes.insert().values(target="ab" * 32, author="someone", event_id="cd" * 32, seq=0))
+        connection.execute(tables.touches.delete().where(tables.touches.c.node_id == PAUL))
     differences = {d.table: d for d in graph.reconcile(white.projector, f"sqlite:///{tmp_path}/scratch.db")}
-    assert set(differences) == {"graph_nodes", "graph_likes"}
+    assert set(differences) == {"graph_nodes", "graph_likes", "graph_touches"}
+    assert (differences["graph_touches"].only_live, differences["graph_touches"].only_fresh) == (0, 2)
+    assert all(PAUL in row for row in differences["graph_touches"].examples_fresh)
     assert (differences["graph_nodes"].only_live, differences["graph_nodes"].only_fresh) == (1, 1)
     assert "Paul Ramon" in differences["graph_nodes"].examples_live[0]
     assert "Paul McCartney" in differences["graph_nodes"].examples_fresh[0]

@@ -67,24 +67,47 @@ def state_digest(database: Database) -> StateDigest:
 
 
 def compare(live: Database, fresh: Database, *, examples: int = 5) -> list[Difference]:
-    """Per table, the rows only one side has (tables that agree are left out)."""
+    """Per table, the rows only one side has (tables that agree are left out).
+
+    Both sides are read in the same bytewise key order, so this is a streaming merge: memory
+    stays flat whatever the size of the graph.
+    """
     differences: list[Difference] = []
     for table, key in tables.DIGEST_TABLES:
-        left = {encode_row(row) for row in table_rows(live, table, key)}
-        right = {encode_row(row) for row in table_rows(fresh, table, key)}
-        if left == right:
-            continue
-        only_left, only_right = sorted(left - right), sorted(right - left)
-        differences.append(
-            Difference(
-                table.name,
-                len(only_left),
-                len(only_right),
-                [row.decode().rstrip() for row in only_left[:examples]],
-                [row.decode().rstrip() for row in only_right[:examples]],
-            )
-        )
+        positions = [index for index, column in enumerate(_columns(table)) if column.name in key]
+        difference = Difference(table.name)
+        left, right = table_rows(live, table, key), table_rows(fresh, table, key)
+        a, b = next(left, None), next(right, None)
+        while a is not None or b is not None:
+            key_a = None if a is None else [a[i] for i in positions]
+            key_b = None if b is None else [b[i] for i in positions]
+            if a is not None and b is not None and key_a == key_b:
+                if a != b:
+                    _note(difference, a, live=True, examples=examples)
+                    _note(difference, b, live=False, examples=examples)
+                a, b = next(left, None), next(right, None)
+            elif b is None or (a is not None and key_a is not None and key_b is not None and key_a < key_b):
+                assert a is not None
+                _note(difference, a, live=True, examples=examples)
+                a = next(left, None)
+            else:
+                _note(difference, b, live=False, examples=examples)
+                b = next(right, None)
+        if difference.only_live or difference.only_fresh:
+            differences.append(difference)
     return differences
+
+
+def _note(difference: Difference, row: tuple[Any, ...], *, live: bool, examples: int) -> None:
+    text = encode_row(row).decode().rstrip()
+    if live:
+        difference.only_live += 1
+        if len(difference.examples_live) < examples:
+            difference.examples_live.append(text)
+    else:
+        difference.only_fresh += 1
+        if len(difference.examples_fresh) < examples:
+            difference.examples_fresh.append(text)
 
 
 def reconcile(live: Projector, scratch_url: str) -> list[Difference]:
