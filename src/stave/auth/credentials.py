@@ -486,6 +486,7 @@ class CredentialVerifier:
         self.skew = skew
         self.window = window
         self._verified: dict[str, Credential] = {}  # token -> its checked claims
+        self._holder_keys: dict[bytes, Ed25519PublicKey] = {}  # parsed once: parsing costs a third of a verify
 
     def verify_token(
         self, token: str, now: float, *, kinds: Collection[Kind | str], scope: str | None = None
@@ -549,7 +550,7 @@ class CredentialVerifier:
             )
         message = request_message(method, target, digest, timestamp, nonce, credential.id)
         try:
-            Ed25519PublicKey.from_public_bytes(credential.subject_public_key).verify(raw_signature, message)
+            self._holder_key(credential.subject_public_key).verify(raw_signature, message)
         except (InvalidSignature, ValueError):  # ValueError: subject bytes that are no curve point
             raise CredentialError(
                 "bad-request-signature",
@@ -562,6 +563,15 @@ class CredentialVerifier:
         if not self.replay.mark_spent(f"req:{credential.subject}:{nonce}", timestamp + self.window, now):
             raise CredentialError("replayed", "request nonce already used; sign each request with a new nonce")
         return credential
+
+    def _holder_key(self, public_bytes: bytes) -> Ed25519PublicKey:
+        key = self._holder_keys.get(public_bytes)
+        if key is None:
+            key = Ed25519PublicKey.from_public_bytes(public_bytes)
+            if len(self._holder_keys) >= 4096:  # bounded: forget the oldest
+                del self._holder_keys[next(iter(self._holder_keys))]
+            self._holder_keys[public_bytes] = key
+        return key
 
     def _kinds(self, kinds: Collection[Kind | str]) -> frozenset[Kind]:
         if isinstance(kinds, str):  # "app" is a collection of letters: take it as one kind
