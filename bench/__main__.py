@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-BENCHMARKS = ["event_core", "store", "log", "server"]
+BENCHMARKS = ["event_core", "store", "log", "server", "graph"]
 
 
 def main(argv: list[str]) -> int:
