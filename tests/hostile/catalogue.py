@@ -102,6 +102,7 @@ AUTH_FORMS = {
     "other-path": "a request signature over a different target",
     "stale": "a request signature made an hour ago",
     "garbled-signature": "a Stave-Signature header that is not t=…,n=…,s=…",
+    "bearer": "a valid credential and signature, the Authorization scheme Bearer instead of Stave",
     "replay": "the same signed request sent twice",
     "flood": f"one credential, {BURST + 1} signed requests in quick succession",
 }
@@ -779,6 +780,52 @@ CATALOGUE: list[Hostile] = [
         detail="Stave-Signature header must be",
     ),
     Hostile(
+        "Authorization scheme Bearer",
+        "POST",
+        _EVENTS,
+        401,
+        "auth-required",
+        "one scheme, so a token meant for stave is never taken for another system's",
+        _fresh(40),
+        auth="bearer",
+        detail="must be 'Stave <token>'",
+    ),
+    Hostile(
+        "media without a credential",
+        "PUT",
+        "/media",
+        401,
+        "auth-required",
+        "uploads are writes",
+        b"media bytes",
+        headers=OCTETS,
+        auth="none",
+        detail="Authorization",
+    ),
+    Hostile(
+        "media one byte over the limit",
+        "PUT",
+        "/media",
+        413,
+        "invalid",
+        f"media is bounded ({MAX_MEDIA_BYTES} bytes here), counted while it streams in",
+        b"m" * (MAX_MEDIA_BYTES + 1),
+        headers=OCTETS,
+        detail=f"over the limit of {MAX_MEDIA_BYTES}",
+    ),
+    Hostile(
+        "media signature over another body",
+        "PUT",
+        "/media",
+        401,
+        "auth-required",
+        "a streamed body is hashed as it arrives and the signature must cover that hash",
+        b"media bytes",
+        headers=OCTETS,
+        auth="other-body",
+        detail="request signature does not verify",
+    ),
+    Hostile(
         "replayed request nonce",
         "POST",
         _EVENTS,
@@ -889,6 +936,51 @@ CATALOGUE: list[Hostile] = [
         auth="admin",
         detail="duplicate object key",
     ),
+    # --- methods and queries ------------------------------------------------------------------------
+    Hostile(
+        "DELETE an event",
+        "DELETE",
+        "/events/" + UNKNOWN_ID,
+        405,
+        "invalid",
+        "the log is append-only: no route deletes or replaces",
+        headers={},
+        auth="none",
+        detail="Method Not Allowed",
+    ),
+    Hostile(
+        "cursor beyond a 64-bit integer",
+        "GET",
+        "/events?after_seq=9223372036854775808",
+        400,
+        "invalid",
+        "a sequence number is a SQL BIGINT",
+        headers={},
+        auth="none",
+        detail="after_seq",
+    ),
+    Hostile(
+        "page size over 1000",
+        "GET",
+        "/events?limit=1000000",
+        400,
+        "invalid",
+        "pages are bounded",
+        headers={},
+        auth="none",
+        detail="limit",
+    ),
+    Hostile(
+        "unknown type filter",
+        "GET",
+        "/events?type=PLAY",
+        400,
+        "invalid",
+        "the 14 types only",
+        headers={},
+        auth="none",
+        detail="unknown event type",
+    ),
     # --- control characters in the target (PostgreSQL cannot compare text holding NUL) -------------------
     *(
         Hostile(
@@ -924,3 +1016,25 @@ CATALOGUE: list[Hostile] = [
 
 def names() -> list[str]:
     return [entry.name for entry in CATALOGUE]
+
+
+def markdown_table() -> str:
+    """The catalogue as the table in ``docs/hostile-input.md`` (a test keeps the two equal).
+
+    Regenerate with ``python -c "from tests.hostile.catalogue import markdown_table; print(markdown_table())"``.
+    """
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| Request | Sent | Expected answer | Why |", "| --- | --- | --- | --- |"]
+    for entry in CATALOGUE:
+        target = entry.target if len(entry.target) <= 44 else entry.target[:41] + "…"
+        auth = {"none": "anonymous", "app": "app credential"}.get(entry.auth, entry.auth)
+        sent = f"`{entry.method} {cell(target)}`, {cell(auth)}" + (f", ×{entry.sends}" if entry.sends > 1 else "")
+        if entry.status == 207:
+            answer = f"207 per event: the bad one `{entry.reason}:` “{cell(entry.detail)}”, the rest duplicates"
+        else:
+            answer = f"{entry.status} `{entry.reason}:`" + (f" “{cell(entry.detail)}”" if entry.detail else "")
+        rows.append(f"| {cell(entry.name)} | {sent} | {answer} | {cell(entry.why)} |")
+    return "\n".join(rows)
