@@ -11,6 +11,7 @@ from tests.unit.test_api import test_all_is_exactly_the_public_definitions as ch
 
 MODULES = [
     "stave.graph",
+    "stave.graph.aliases",
     "stave.graph.batch",
     "stave.graph.canonical",
     "stave.graph.changes",

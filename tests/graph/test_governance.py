@@ -383,3 +383,25 @@ def test_likes_and_threaded_discussion_are_kept(white: World) -> None:
         likes = connection.execute(select(tables.likes)).all()
     assert [tuple(row) for row in thread] == [(comment.id, add.id), (reply.id, comment.id)]
     assert len(likes) == 1  # one like per author and target
+
+
+def test_a_claim_on_a_merged_duplicate_changes_the_node_it_resolves_to(world: World) -> None:
+    source, target = _duplicate_world(world)
+    merge = sign("MERGE_NODE", T0 + 10, {"kind": "person", "source_id": source, "target_id": target}, BOB)
+    world.project(merge, *(vote(merge.id, "yes", T0 + 11, v) for v in (ALICE, CAROL, DAVE)))
+    world.project(finalize(merge.id, "accepted", (3, 0, 0), T0 + 3 * DAY))
+    rename = sign(
+        "ADD_CLAIM",
+        T0 + 4 * DAY,
+        {
+            "subject": {"kind": "person", "id": source},
+            "changes": [{"op": "add", "field": "altnames", "value": "Ritchie"}],
+        },
+        ALICE,
+    )
+    world.project(rename, *(vote(rename.id, "yes", T0 + 4 * DAY + 1, v) for v in (BOB, CAROL, DAVE)))
+    world.project(finalize(rename.id, "accepted", (3, 0, 0), T0 + 4 * DAY + 2))
+    survivor = graph.node(world.graph, target)
+    assert survivor is not None
+    assert survivor["altnames"] == ["Ritchie"]
+    assert [hit["id"] for hit in graph.search(world.graph, "ritchie")] == [target]

@@ -18,15 +18,15 @@ import orjson
 from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from stave.graph import rules, tables
+from stave.graph.aliases import cluster, resolve
 from stave.graph.batch import Applied, Batch, canonical_json, name_rows_of
 from stave.graph.changes import field_spec, reference_id, validate_changes
 from stave.graph.extract import Extract, NodeRow, extract_person_credit
 from stave.graph.ids import derived_id
 from stave.graph.names import name_list
 
-__all__ = ["apply", "resolve"]
+__all__ = ["apply"]
 
-_MAX_HOPS: Final = 64
 _C = tables.claims.c
 
 
@@ -81,19 +81,6 @@ def _refused(batch: Batch, entry: Applied, decision: rules.Decision) -> bool:
         return False
     batch.reject(entry, decision.rule or "refused", decision.detail or "")
     return True
-
-
-def resolve(connection: Any, node_id: str) -> str:
-    """The id a node resolves to through standing merges (itself when not merged)."""
-    current = node_id
-    for _ in range(_MAX_HOPS):
-        target = connection.execute(
-            select(tables.alias.c.target_id).where(tables.alias.c.node_id == current)
-        ).scalar_one_or_none()
-        if target is None:
-            return current
-        current = target
-    return current
 
 
 # --- proposals ----------------------------------------------------------------------------------
@@ -392,9 +379,10 @@ def _distribute_rewards(batch: Batch, entry: Applied) -> None:
             _C.claim_id.in_(bindparam("ids", expanding=True)), _C.status == "accepted"
         )
         accepted = dict(connection.execute(query, {"ids": claim_ids}).all())
-        for recipient, paid in connection.execute(select(tables.rewards.c.recipient, tables.rewards.c.claim_ids)):
-            for claim_id in orjson.loads(paid):
-                already.setdefault(claim_id, set()).add(recipient)
+        r = tables.reward_claims.c
+        paid = select(r.claim_id, r.recipient).where(r.claim_id.in_(bindparam("ids", expanding=True)))
+        for claim_id, recipient in connection.execute(paid, {"ids": claim_ids}):
+            already.setdefault(claim_id, set()).add(recipient)
     pool = entry.body.get("pool")
     decision = rules.check_rewards(
         allocations, pool if isinstance(pool, int) else -1, accepted, already, entry.author, batch.rules
@@ -413,6 +401,14 @@ def _distribute_rewards(batch: Batch, entry: Applied) -> None:
                 "seq": entry.seq,
             }
             for a in allocations
+        ],
+    )
+    connection.execute(
+        insert(tables.reward_claims),
+        [
+            {"claim_id": claim_id, "recipient": a["recipient"], "event_id": entry.event_id}
+            for a in allocations
+            for claim_id in a["claim_ids"]
         ],
     )
 
@@ -442,8 +438,11 @@ class _Node:
         self.entry = entry
         self.claim_id: str = row.claim_id
         self.kind: str = row.subject_kind
-        self.node_id: str = row.subject_id
         connection = batch.connection
+        # A claim on a merged duplicate changes the node it resolves to, and its removals reach
+        # edges stated with any id of that node's cluster.
+        self.node_id: str = resolve(connection, row.subject_id)
+        self.cluster: list[str] = cluster(connection, self.node_id)
         node = connection.execute(select(tables.nodes).where(tables.nodes.c.id == self.node_id)).one()
         self.name: str | None = node.name
         self.attrs: dict[str, Any] = orjson.loads(node.attrs)
@@ -500,12 +499,13 @@ class _Node:
         connection = self.batch.connection
         path = f"$.body.changes[{index}].value"
         if op == "unset":
-            connection.execute(delete(tables.edges).where(e.src == self.node_id, e.rel == rel))
+            connection.execute(delete(tables.edges).where(e.src.in_(self.cluster), e.rel == rel))
             return
         if op == "remove":
             key = "person_id" if target == "credit" else f"{node_kind}_id"
             other = reference_id(value, node_kind) or reference_id(value, key.removesuffix("_id"))
-            connection.execute(delete(tables.edges).where(e.src == self.node_id, e.rel == rel, e.dst == other))
+            others = cluster(connection, resolve(connection, other)) if other else []
+            connection.execute(delete(tables.edges).where(e.src.in_(self.cluster), e.rel == rel, e.dst.in_(others)))
             return
         entry = dataclasses.replace(self.entry, event_id=self.claim_id, type="ADD_CLAIM")  # the claim made them
         out = Extract(self.claim_id)

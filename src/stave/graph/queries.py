@@ -29,6 +29,7 @@ from sqlalchemy import Connection, bindparam, func, select, text
 
 from stave.db import Database
 from stave.graph import tables
+from stave.graph.aliases import chunks, cluster, clusters, resolve_many
 from stave.graph.names import fold
 from stave.graph.rules import Ballot, Claim, Rules, closes_at
 
@@ -48,69 +49,20 @@ __all__ = [
 ]
 
 CREDIT_RELATIONS: Final = ("songwriter", "producer", "guest", "member")
-_CHUNK: Final = 500
-_MAX_HOPS: Final = 64
-_N, _E, _A = tables.nodes.c, tables.edges.c, tables.alias.c
+_N, _E = tables.nodes.c, tables.edges.c
 _TOKEN = re.compile(r"\w+")
 
 
 # --- resolution through merges ------------------------------------------------------------------
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
-
-
-def _resolve_many(connection: Connection, ids: Iterable[str]) -> dict[str, str]:
-    """The id each of ``ids`` resolves to through standing merges."""
-    result = {node_id: node_id for node_id in ids}
-    pending = sorted(set(result))
-    hop_of: dict[str, str] = {}
-    for _ in range(_MAX_HOPS):
-        if not pending:
-            break
-        found: dict[str, str] = {}
-        query = select(_A.node_id, _A.target_id).where(_A.node_id.in_(bindparam("ids", expanding=True)))
-        for chunk in _chunks(pending):
-            found.update(connection.execute(query, {"ids": chunk}).all())
-        hop_of.update(found)
-        pending = sorted({target for target in found.values() if target not in hop_of})
-    for node_id in result:
-        current, steps = node_id, 0
-        while current in hop_of and steps < _MAX_HOPS:
-            current, steps = hop_of[current], steps + 1
-        result[node_id] = current
-    return result
-
-
-def _cluster(connection: Connection, canonical: str) -> list[str]:
-    """The canonical id and every id merged into it (directly or through other merges)."""
-    cluster, frontier = [canonical], [canonical]
-    query = select(_A.node_id).where(_A.target_id.in_(bindparam("ids", expanding=True)))
-    for _ in range(_MAX_HOPS):
-        merged = [row for row in connection.execute(query, {"ids": frontier}).scalars() if row not in cluster]
-        if not merged:
-            break
-        cluster += merged
-        frontier = merged
-    return cluster
-
-
-def _clusters(connection: Connection, ids: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for node_id in ids:
-        out += [member for member in _cluster(connection, node_id) if member not in out]
-    return out
-
-
 def _nodes(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Brief views ``{id, kind, name}`` of nodes, keyed by the ids asked for (resolved)."""
     wanted = sorted(set(ids))
-    resolved = _resolve_many(connection, wanted)
+    resolved = resolve_many(connection, wanted)
     rows: dict[str, dict[str, Any]] = {}
     query = select(_N.id, _N.kind, _N.name).where(_N.id.in_(bindparam("ids", expanding=True)))
-    for chunk in _chunks(sorted(set(resolved.values()))):
+    for chunk in chunks(sorted(set(resolved.values()))):
         for node_id, kind, name in connection.execute(query, {"ids": chunk}):
             rows[node_id] = {"id": node_id, "kind": kind, "name": name}
     return {
@@ -125,7 +77,7 @@ def _altnames(connection: Connection, node_id: str) -> list[str]:
 
 
 def _node(connection: Connection, node_id: str, kind: str | None = None) -> dict[str, Any] | None:
-    canonical = _resolve_many(connection, [node_id])[node_id]
+    canonical = resolve_many(connection, [node_id])[node_id]
     row = connection.execute(select(tables.nodes).where(_N.id == canonical)).first()
     if row is None or (kind is not None and row.kind != kind):
         return None
@@ -136,7 +88,7 @@ def _node(connection: Connection, node_id: str, kind: str | None = None) -> dict
         "name": row.name,
         "altnames": _altnames(connection, row.id),
         **orjson.loads(row.attrs),
-        "merged": [member for member in _cluster(connection, row.id) if member != row.id],
+        "merged": [member for member in cluster(connection, row.id) if member != row.id],
     }
 
 
@@ -156,7 +108,7 @@ def _edges_from(connection: Connection, sources: Sequence[str], relations: Seque
         .order_by(_E.seq, _E.pos)
     )
     rows: list[Any] = []
-    for chunk in _chunks(sources):
+    for chunk in chunks(sources):
         rows += connection.execute(query, {"ids": chunk, "rels": list(relations)}).all()
     return rows
 
@@ -168,7 +120,7 @@ def _edges_to(connection: Connection, targets: Sequence[str], relations: Sequenc
         .order_by(_E.seq, _E.pos)
     )
     rows: list[Any] = []
-    for chunk in _chunks(targets):
+    for chunk in chunks(targets):
         rows += connection.execute(query, {"ids": chunk, "rels": list(relations)}).all()
     return rows
 
@@ -184,7 +136,7 @@ def _tracks(connection: Connection, track_ids: Sequence[str]) -> dict[str, dict[
     names = _nodes(connection, referenced)
     attrs = {
         node_id: orjson.loads(raw)
-        for chunk in _chunks(sorted({names[t]["id"] for t in track_ids}))
+        for chunk in chunks(sorted({names[t]["id"] for t in track_ids}))
         for node_id, raw in connection.execute(
             select(_N.id, _N.attrs).where(_N.id.in_(bindparam("ids", expanding=True))), {"ids": chunk}
         )
@@ -310,7 +262,7 @@ def discography(database: Database, node_id: str) -> dict[str, Any] | None:
 def _attrs(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     query = select(_N.id, _N.attrs).where(_N.id.in_(bindparam("ids", expanding=True)))
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         for node_id, raw in connection.execute(query, {"ids": chunk}):
             out[node_id] = orjson.loads(raw)
     return out
@@ -331,7 +283,7 @@ def label_releases(database: Database, label_id: str, *, max_depth: int = 16) ->
         frontier = list(depths)
         for depth in range(1, max_depth + 1):
             children = [edge.src for edge in _edges_to(connection, frontier, ["label_parent"])]
-            found = _clusters(connection, sorted(set(_resolve_many(connection, children).values())))
+            found = clusters(connection, sorted(set(resolve_many(connection, children).values())))
             frontier = [label for label in found if label not in depths]
             depths.update(dict.fromkeys(frontier, depth))
             if not frontier:
@@ -393,11 +345,11 @@ def _neighbours(connection: Connection, people: Sequence[str]) -> dict[str, set[
     m = tables.memberships.c
     query = select(m.person_id, m.group_id).where(m.person_id.in_(bindparam("ids", expanding=True)))
     by_group: dict[str, set[str]] = defaultdict(set)
-    for chunk in _chunks(people):
+    for chunk in chunks(people):
         for person, group in connection.execute(query, {"ids": chunk}):
             by_group[group].add(person)
     query = select(m.group_id, m.person_id).where(m.group_id.in_(bindparam("ids", expanding=True)))
-    for chunk in _chunks(sorted(by_group)):
+    for chunk in chunks(sorted(by_group)):
         for group, other in connection.execute(query, {"ids": chunk}):
             for person in by_group[group]:
                 found[person].add(other)
@@ -415,9 +367,9 @@ def collaborators(database: Database, person_id: str, depth: int = 2) -> dict[st
         frontier = [view["id"]]
         found: list[tuple[int, str]] = []
         for hop in range(1, depth + 1):
-            ids = _clusters(connection, frontier)
+            ids = clusters(connection, frontier)
             neighbours = _neighbours(connection, ids)
-            reached = _resolve_many(connection, {other for group in neighbours.values() for other in group})
+            reached = resolve_many(connection, {other for group in neighbours.values() for other in group})
             fresh = sorted({canonical for canonical in reached.values() if canonical not in seen})
             seen.update(fresh)
             found += [(hop, canonical) for canonical in fresh]
@@ -494,7 +446,7 @@ def claims(
         rows = connection.execute(query).all()
         ballots: dict[str, list[Ballot]] = defaultdict(list)
         ids = [row.claim_id for row in rows]
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             votes = select(v.claim_id, v.voter, v.vote, v.at).where(v.claim_id.in_(bindparam("ids", expanding=True)))
             for claim_id, voter, vote, at in connection.execute(votes.order_by(v.voter), {"ids": chunk}):
                 ballots[claim_id].append(Ballot(voter, vote, at))
@@ -529,14 +481,14 @@ def history(database: Database, node_id: str) -> list[dict[str, Any]]:
     """Every event that touched the node (and ids merged into it), in log order, with proof links."""
     t = tables.touches.c
     with database.engine.connect() as connection:
-        canonical = _resolve_many(connection, [node_id])[node_id]
-        cluster = _cluster(connection, canonical)
+        canonical = resolve_many(connection, [node_id])[node_id]
+        members = cluster(connection, canonical)
         query = (
             select(t.seq, t.event_id, t.event_type, t.how, t.node_id)
             .where(t.node_id.in_(bindparam("ids", expanding=True)))
             .order_by(t.seq, t.node_id, t.how)
         )
-        rows = connection.execute(query, {"ids": cluster}).all()
+        rows = connection.execute(query, {"ids": members}).all()
     out: list[dict[str, Any]] = []
     for row in rows:
         if out and out[-1]["seq"] == row.seq:

@@ -23,6 +23,7 @@ __all__ = [
     "names",
     "nodes",
     "rejections",
+    "reward_claims",
     "rewards",
     "touches",
     "votes",
@@ -207,6 +208,15 @@ rewards = Table(
     Index("graph_rewards_recipient", "recipient", "unit"),
 )
 
+# Which claims each valid distribution paid whom for (a claim pays a recipient once).
+reward_claims = Table(
+    "graph_reward_claims",
+    metadata,
+    Column("claim_id", String(_EVENT), primary_key=True),
+    Column("recipient", String(128), primary_key=True),
+    Column("event_id", String(_EVENT), nullable=False),
+)
+
 # Every event (or part of one) the projection refused, with the rule and why: never dropped silently.
 rejections = Table(
     "graph_rejections",
@@ -234,5 +244,6 @@ DIGEST_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (comments, ("event_id",)),
     (finalizations, ("event_id",)),
     (rewards, ("event_id", "recipient")),
+    (reward_claims, ("claim_id", "recipient")),
     (rejections, ("seq", "n")),
 )

@@ -149,6 +149,13 @@ def upgrade() -> None:
     )
     op.create_index("graph_rejections_event", "graph_rejections", ["event_id"], unique=False)
     op.create_table(
+        "graph_reward_claims",
+        sa.Column("claim_id", sa.String(length=64), nullable=False),
+        sa.Column("recipient", sa.String(length=128), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("claim_id", "recipient"),
+    )
+    op.create_table(
         "graph_rewards",
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("recipient", sa.String(length=128), nullable=False),
@@ -213,6 +220,7 @@ def downgrade() -> None:
         "graph_names",
         "graph_nodes",
         "graph_rejections",
+        "graph_reward_claims",
         "graph_rewards",
         "graph_touches",
         "graph_votes",
