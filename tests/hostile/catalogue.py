@@ -1004,7 +1004,9 @@ CATALOGUE: list[Hostile] = [
             target,
             status,
             reason,
-            "ids are exactly 64 lowercase hex characters; nothing else reaches the store",
+            "tile paths are parsed strictly (C2SP tlog-tiles); nothing else reaches the log"
+            if target.startswith("/log/")
+            else "ids are exactly 64 lowercase hex characters; nothing else reaches the store",
             headers={},
             auth="none",
             detail="64 lowercase hex" if status == 400 and "tile" not in target else "",
