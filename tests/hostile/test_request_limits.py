@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stave.server.limits import MAX_HEADER_BYTES, refusal
 
@@ -46,3 +48,16 @@ def test_ordinary_targets_pass() -> None:
     assert (
         refusal([(b"host", b"127.0.0.1")], "/events/" + "ab" * 32, b"after_seq=5&type=VOTE&author=PUB_K1_x%20y") is None
     )
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.lists(st.tuples(st.binary(max_size=20), st.binary(max_size=40)), max_size=6),
+    st.text(max_size=40),
+    st.binary(max_size=40),
+)
+def test_any_request_is_judged_without_an_exception(
+    headers: list[tuple[bytes, bytes]], path: str, query: bytes
+) -> None:
+    problem = refusal(headers, path, query)
+    assert problem is None or problem.status in (400, 415, 431)
