@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 
 from stave.db import Database
 from stave.graph import tables
@@ -49,36 +49,57 @@ __all__ = [
 ]
 
 CREDIT_RELATIONS: Final = ("songwriter", "producer", "guest", "member")
-_N, _E = tables.nodes.c, tables.edges.c
+_N, _E, _A = tables.nodes.c, tables.edges.c, tables.alias.c
 _TOKEN = re.compile(r"\w+")
 
 
 # --- resolution through merges ------------------------------------------------------------------
 
 
-def _nodes(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Brief views ``{id, kind, name}`` of nodes, keyed by the ids asked for (resolved)."""
-    wanted = sorted(set(ids))
-    resolved = resolve_many(connection, wanted)
+_NODE = select(tables.nodes).where(_N.id == bindparam("id"))
+_NODES = select(_N.id, _N.kind, _N.name, _N.attrs).where(_N.id.in_(bindparam("ids", expanding=True)))
+_ALTNAMES = (
+    select(tables.names.c.name)
+    .where(tables.names.c.node_id == bindparam("id"), tables.names.c.is_primary == 0)
+    .order_by(tables.names.c.name_id)
+)
+_MERGED_AROUND = select(_A.node_id).where(or_(_A.node_id == bindparam("id"), _A.target_id == bindparam("id"))).limit(1)
+_EDGES_FROM = (
+    select(tables.edges)
+    .where(_E.src.in_(bindparam("ids", expanding=True)), _E.rel.in_(bindparam("rels", expanding=True)))
+    .order_by(_E.seq, _E.pos)
+)
+_EDGES_TO = (
+    select(tables.edges)
+    .where(_E.dst.in_(bindparam("ids", expanding=True)), _E.rel.in_(bindparam("rels", expanding=True)))
+    .order_by(_E.seq, _E.pos)
+)
+
+
+def _lookup(connection: Connection, ids: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Brief views ``{id, kind, name}`` keyed by the ids asked for (resolved), and attributes by resolved id."""
+    resolved = resolve_many(connection, sorted({node_id for node_id in ids if node_id}))
     rows: dict[str, dict[str, Any]] = {}
-    query = select(_N.id, _N.kind, _N.name).where(_N.id.in_(bindparam("ids", expanding=True)))
+    attrs: dict[str, dict[str, Any]] = {}
     for chunk in chunks(sorted(set(resolved.values()))):
-        for node_id, kind, name in connection.execute(query, {"ids": chunk}):
+        for node_id, kind, name, raw in connection.execute(_NODES, {"ids": chunk}):
             rows[node_id] = {"id": node_id, "kind": kind, "name": name}
-    return {
+            attrs[node_id] = orjson.loads(raw)
+    views = {
         node_id: rows.get(target, {"id": target, "kind": None, "name": None}) for node_id, target in resolved.items()
     }
+    return views, attrs
 
 
-def _altnames(connection: Connection, node_id: str) -> list[str]:
-    n = tables.names.c
-    query = select(n.name).where(n.node_id == node_id, n.is_primary == 0).order_by(n.name_id)
-    return list(connection.execute(query).scalars())
+def _nodes(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    return _lookup(connection, ids)[0]
 
 
 def _node(connection: Connection, node_id: str, kind: str | None = None) -> dict[str, Any] | None:
-    canonical = resolve_many(connection, [node_id])[node_id]
-    row = connection.execute(select(tables.nodes).where(_N.id == canonical)).first()
+    """The full view of a node: resolved, with names, attributes and the ids merged into it."""
+    merged = connection.execute(_MERGED_AROUND, {"id": node_id}).first() is not None
+    canonical = resolve_many(connection, [node_id])[node_id] if merged else node_id
+    row = connection.execute(_NODE, {"id": canonical}).first()
     if row is None or (kind is not None and row.kind != kind):
         return None
     return {
@@ -86,9 +107,9 @@ def _node(connection: Connection, node_id: str, kind: str | None = None) -> dict
         "asked": node_id,
         "kind": row.kind,
         "name": row.name,
-        "altnames": _altnames(connection, row.id),
+        "altnames": list(connection.execute(_ALTNAMES, {"id": row.id}).scalars()),
         **orjson.loads(row.attrs),
-        "merged": [member for member in cluster(connection, row.id) if member != row.id],
+        "merged": cluster(connection, row.id)[1:] if merged else [],
     }
 
 
@@ -101,46 +122,40 @@ def node(database: Database, node_id: str) -> dict[str, Any] | None:
 # --- releases and discographies -----------------------------------------------------------------
 
 
-def _edges_from(connection: Connection, sources: Sequence[str], relations: Sequence[str]) -> list[Any]:
-    query = (
-        select(tables.edges)
-        .where(_E.src.in_(bindparam("ids", expanding=True)), _E.rel.in_(bindparam("rels", expanding=True)))
-        .order_by(_E.seq, _E.pos)
-    )
+def _edges(connection: Connection, query: Any, ids: Sequence[str], relations: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
-    for chunk in chunks(sources):
+    for chunk in chunks(ids):
         rows += connection.execute(query, {"ids": chunk, "rels": list(relations)}).all()
     return rows
+
+
+def _edges_from(connection: Connection, sources: Sequence[str], relations: Sequence[str]) -> list[Any]:
+    return _edges(connection, _EDGES_FROM, sources, relations)
 
 
 def _edges_to(connection: Connection, targets: Sequence[str], relations: Sequence[str]) -> list[Any]:
-    query = (
-        select(tables.edges)
-        .where(_E.dst.in_(bindparam("ids", expanding=True)), _E.rel.in_(bindparam("rels", expanding=True)))
-        .order_by(_E.seq, _E.pos)
-    )
-    rows: list[Any] = []
-    for chunk in chunks(targets):
-        rows += connection.execute(query, {"ids": chunk, "rels": list(relations)}).all()
-    return rows
+    return _edges(connection, _EDGES_TO, targets, relations)
 
 
 _TRACK_RELATIONS: Final = (*CREDIT_RELATIONS, "group", "cover", "sample")
 
 
-def _tracks(connection: Connection, track_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _referenced(edges: Iterable[Any]) -> set[str]:
+    found: set[str] = set()
+    for edge in edges:
+        found.add(edge.src)
+        found.add(edge.dst)
+        if edge.role_id:
+            found.add(edge.role_id)
+        if edge.group_id:
+            found.add(edge.group_id)
+    return found
+
+
+def _tracks(
+    track_ids: Sequence[str], edges: Sequence[Any], names: dict[str, dict[str, Any]], attrs: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Tracks with their credits, groups, covers and samples, keyed by track id."""
-    edges = _edges_from(connection, track_ids, _TRACK_RELATIONS)
-    referenced = {edge.dst for edge in edges} | {e.role_id for e in edges if e.role_id} | set(track_ids)
-    referenced |= {edge.group_id for edge in edges if edge.group_id}
-    names = _nodes(connection, referenced)
-    attrs = {
-        node_id: orjson.loads(raw)
-        for chunk in chunks(sorted({names[t]["id"] for t in track_ids}))
-        for node_id, raw in connection.execute(
-            select(_N.id, _N.attrs).where(_N.id.in_(bindparam("ids", expanding=True))), {"ids": chunk}
-        )
-    }
     out: dict[str, dict[str, Any]] = {}
     for track_id in track_ids:
         view = names[track_id]
@@ -183,17 +198,22 @@ def release(database: Database, release_id: str) -> dict[str, Any] | None:
         view = _node(connection, release_id, "release")
         if view is None:
             return None
-        cluster = [view["id"], *view["merged"]]
-        label_edges = _edges_from(connection, cluster, ["release_label"])
-        labels = _nodes(connection, [e.dst for e in label_edges])
-        view["labels"] = list({labels[e.dst]["id"]: labels[e.dst] for e in label_edges}.values())
-        masters = _edges_from(connection, cluster, ["reissue_of"])
-        view["master_release"] = _nodes(connection, [masters[0].dst])[masters[0].dst] if masters else None
-        reissues = _edges_to(connection, cluster, ["reissue_of"])
-        view["reissues"] = list(_nodes(connection, [e.src for e in reissues]).values())
-        entries = _edges_from(connection, cluster, ["tracklist"])
-        entries.sort(key=lambda e: (e.side is None, e.side or 0, e.number is None, e.number or 0, e.seq, e.pos))
-        tracks = _tracks(connection, list(dict.fromkeys(e.dst for e in entries)))
+        ids = [view["id"], *view["merged"]]
+        own = _edges_from(connection, ids, ("release_label", "reissue_of", "tracklist"))
+        reissues = _edges_to(connection, ids, ("reissue_of",))
+        entries = sorted(
+            (e for e in own if e.rel == "tracklist"),
+            key=lambda e: (e.side is None, e.side or 0, e.number is None, e.number or 0, e.seq, e.pos),
+        )
+        track_ids = list(dict.fromkeys(e.dst for e in entries))
+        track_edges = _edges_from(connection, track_ids, _TRACK_RELATIONS)
+        names, attrs = _lookup(connection, _referenced([*own, *reissues, *track_edges]) | set(track_ids))
+        label_edges = [e for e in own if e.rel == "release_label"]
+        view["labels"] = list({names[e.dst]["id"]: names[e.dst] for e in label_edges}.values())
+        masters = [e for e in own if e.rel == "reissue_of"]
+        view["master_release"] = names[masters[0].dst] if masters else None
+        view["reissues"] = list({names[e.src]["id"]: names[e.src] for e in reissues}.values())
+        tracks = _tracks(track_ids, track_edges, names, attrs)
         view["tracklist"] = [{"side": e.side, "number": e.number, **tracks[e.dst]} for e in entries]
         return view
 
@@ -204,29 +224,37 @@ def discography(database: Database, node_id: str) -> dict[str, Any] | None:
         view = _node(connection, node_id)
         if view is None or view["kind"] not in ("person", "group"):
             return None
-        cluster = [view["id"], *view["merged"]]
+        ids = [view["id"], *view["merged"]]
         relations = CREDIT_RELATIONS if view["kind"] == "person" else ("group",)
-        credited = _edges_to(connection, cluster, relations)
+        credited = _edges_to(connection, ids, relations)
+        track_ids = sorted({edge.src for edge in credited})
+        on_release = _edges_to(connection, track_ids, ["tracklist"])
+        memberships: Sequence[Any] = []
+        if view["kind"] == "person":
+            m = tables.memberships.c
+            memberships = connection.execute(
+                select(m.group_id, m.since, m.until)
+                .where(m.person_id.in_(bindparam("ids", expanding=True)))
+                .order_by(m.seq),
+                {"ids": ids},
+            ).all()
+        names, attrs = _lookup(
+            connection, _referenced([*credited, *on_release]) | {row.group_id for row in memberships}
+        )
         roles_on: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        role_names = _nodes(connection, [e.role_id for e in credited if e.role_id])
         for edge in credited:
             roles = roles_on[edge.src][edge.rel]
-            role = role_names[edge.role_id]["name"] if edge.role_id else None
+            role = names[edge.role_id]["name"] if edge.role_id else None
             if role and role not in roles:
                 roles.append(role)
-        track_ids = sorted(roles_on)
-        track_names = _nodes(connection, track_ids)
-        on_release = _edges_to(connection, track_ids, ["tracklist"])
         releases: dict[str, dict[str, Any]] = {}
-        release_views = _nodes(connection, [e.src for e in on_release])
-        dates = _attrs(connection, [v["id"] for v in release_views.values()])
         seen: set[tuple[str, str]] = set()
         for edge in on_release:
-            target = release_views[edge.src]
+            target = names[edge.src]
             entry = releases.setdefault(
-                target["id"], {**target, "date": dates.get(target["id"], {}).get("date"), "tracks": []}
+                target["id"], {**target, "date": attrs.get(target["id"], {}).get("date"), "tracks": []}
             )
-            track = track_names[edge.dst]
+            track = names[edge.dst]
             if (target["id"], track["id"]) in seen:
                 continue
             seen.add((target["id"], track["id"]))
@@ -242,30 +270,13 @@ def discography(database: Database, node_id: str) -> dict[str, Any] | None:
         listed = {track for _, track in seen}
         view["releases"] = sorted(releases.values(), key=lambda r: (r.get("date") or "", r["name"] or "", r["id"]))
         view["other_tracks"] = [
-            {"id": track_names[t]["id"], "title": track_names[t]["name"], "as": dict(roles_on[t])}
+            {"id": names[t]["id"], "title": names[t]["name"], "as": dict(roles_on[t])}
             for t in track_ids
-            if track_names[t]["id"] not in listed
+            if names[t]["id"] not in listed
         ]
         if view["kind"] == "person":
-            m = tables.memberships.c
-            rows = connection.execute(
-                select(m.group_id, m.since, m.until)
-                .where(m.person_id.in_(bindparam("ids", expanding=True)))
-                .order_by(m.seq),
-                {"ids": cluster},
-            ).all()
-            groups = _nodes(connection, [row.group_id for row in rows])
-            view["groups"] = [{**groups[row.group_id], "since": row.since, "until": row.until} for row in rows]
+            view["groups"] = [{**names[row.group_id], "since": row.since, "until": row.until} for row in memberships]
         return view
-
-
-def _attrs(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    query = select(_N.id, _N.attrs).where(_N.id.in_(bindparam("ids", expanding=True)))
-    out: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(sorted(set(ids))):
-        for node_id, raw in connection.execute(query, {"ids": chunk}):
-            out[node_id] = orjson.loads(raw)
-    return out
 
 
 # --- labels, members, collaborators -------------------------------------------------------------
@@ -295,8 +306,7 @@ def label_releases(database: Database, label_id: str, *, max_depth: int = 16) ->
             if labels[node_id]["id"] != view["id"] and depth > 0
         ]
         on_label = _edges_to(connection, sorted(depths), ["release_label"])
-        releases = _nodes(connection, [e.src for e in on_label])
-        attrs = _attrs(connection, [r["id"] for r in releases.values()])
+        releases, attrs = _lookup(connection, [e.src for e in on_label])
         out: dict[str, dict[str, Any]] = {}
         for edge in on_label:
             target = releases[edge.src]
