@@ -15,9 +15,23 @@ from sqlalchemy.pool import NullPool
 
 from stave.errors import ConfigError
 
-__all__ = ["Database", "open_database", "sqlite_url"]
+__all__ = ["Database", "driver_sql", "in_list", "open_database", "sqlite_url"]
 
 _MIGRATION_LOCK = 0x5747_0001  # advisory lock: two processes starting at once migrate one at a time
+
+
+def driver_sql(connection: Connection, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the connection's driver's own style.
+
+    For the hot paths that bypass SQLAlchemy's statement machinery (``exec_driver_sql``): the
+    same text serves SQLite (``?``) and psycopg (``%s``). ``sql`` must hold no other ``?``.
+    """
+    return sql if connection.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def in_list(count: int) -> str:
+    """``(?, ?, …)``: the placeholders of an ``IN`` list of ``count`` values."""
+    return "(" + ", ".join(["?"] * count) + ")"
 
 
 def sqlite_url(path: Path) -> str:

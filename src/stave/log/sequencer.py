@@ -27,7 +27,7 @@ from typing import Final
 
 from sqlalchemy import Connection, bindparam, select
 
-from stave.db import Database
+from stave.db import Database, driver_sql, in_list
 from stave.db.schema import log_checkpoints, log_entries, log_nodes, log_state
 from stave.errors import ProofError, StaveError
 from stave.event import Event
@@ -54,14 +54,12 @@ _INSERT_ENTRIES: Final = (
     "INSERT INTO log_entries (seq, event_id, event_type, author, created_at, sequenced_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_NODES: Final = "INSERT INTO log_nodes (node, hash) VALUES (?, ?)"
+_KNOWN_IDS: Final = "SELECT event_id, seq FROM log_entries WHERE event_id IN "
+_NODES_BY_KEY: Final = "SELECT node, hash FROM log_nodes WHERE node IN "
 _UPSERT_STATE: Final = (
     "INSERT INTO log_state (id, size, root, updated_at) VALUES (1, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root, updated_at = excluded.updated_at"
 )
-
-
-def _driver_sql(sql: str, mark: str) -> str:
-    return sql if mark == "?" else sql.replace("?", mark)
 
 
 def event_leaf(event_id: str) -> bytes:
@@ -152,13 +150,12 @@ class Log:
         with self._lock, self.database.write(lock=SEQUENCER_LOCK) as connection:
             # Plain SQL through the driver: this transaction is the sequencer's whole critical
             # section, and SQLAlchemy's statement machinery cost more than the statements here.
-            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
             ids = [item[0] for item in items]
             unique = list(dict.fromkeys(ids))
             known: dict[str, int] = {}
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
-                sql = f"SELECT event_id, seq FROM log_entries WHERE event_id IN ({', '.join([mark] * len(chunk))})"  # noqa: S608 - only placeholders
+                sql = driver_sql(connection, _KNOWN_IDS + in_list(len(chunk)))
                 known.update((event_id, int(seq)) for event_id, seq in connection.exec_driver_sql(sql, tuple(chunk)))
             size, _ = self._state(connection)
             fresh: list[tuple[str, str | None, str | None, int | None]] = []
@@ -174,18 +171,18 @@ class Log:
             new_frontier, new_size, nodes = merkle.append(frontier, size, leaves)
             now = _now_ms()
             connection.exec_driver_sql(
-                _driver_sql(_INSERT_ENTRIES, mark),
+                driver_sql(connection, _INSERT_ENTRIES),
                 [
                     (size + offset, event_id, event_type, author, created_at, now)
                     for offset, (event_id, event_type, author, created_at) in enumerate(fresh)
                 ],
             )
             connection.exec_driver_sql(
-                _driver_sql(_INSERT_NODES, mark),
+                driver_sql(connection, _INSERT_NODES),
                 [(_node_key((level, index)), digest) for level, index, digest in nodes],
             )
             root = merkle.root_from_frontier(new_frontier)
-            connection.exec_driver_sql(_driver_sql(_UPSERT_STATE, mark), (new_size, root, now))
+            connection.exec_driver_sql(driver_sql(connection, _UPSERT_STATE), (new_size, root, now))
         self._frontier = (new_size, new_frontier)
         return results
 
@@ -207,8 +204,7 @@ class Log:
             return {}
         # Plain SQL with one placeholder per node: proofs are the hot read path, and SQLAlchemy's
         # expanding IN costs several times the query itself here (measured at 1M entries).
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        sql = f"SELECT node, hash FROM log_nodes WHERE node IN ({', '.join([mark] * len(wanted))})"  # noqa: S608 - only placeholders
+        sql = driver_sql(connection, _NODES_BY_KEY + in_list(len(wanted)))
         rows = connection.exec_driver_sql(sql, tuple(_node_key(node) for node in wanted)).all()
         found = {_node_id(int(key)): bytes(digest) for key, digest in rows}
         self.node_reads += len(found)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 
-from stave.db import Database
+from stave.db import Database, driver_sql, in_list
 from stave.db.schema import blob_copies, blobs
 from stave.store.base import BlobInfo, BlobKey, Namespace
 
@@ -50,16 +50,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# Built once: SQLAlchemy caches the compiled form of a statement it has seen.
-_STORED = select(blobs.c.digest, blobs.c.size, blobs.c.created_at).where(
-    blobs.c.namespace == bindparam("namespace"),
-    blobs.c.digest.in_(bindparam("digests", expanding=True)),
-    blobs.c.state == STORED,
+# The ingest path's statements, as plain driver SQL (``?`` placeholders; see ``driver_sql``).
+_STORED: Final = "SELECT digest, size, created_at FROM blobs WHERE namespace = ? AND state = 'stored' AND digest IN "
+_COPIES: Final = "SELECT digest, backend, state, locator, detail FROM blob_copies WHERE namespace = ? AND digest IN "
+_INSERT_BLOBS: Final = (
+    "INSERT INTO blobs (namespace, digest, size, state, event_type, author, created_at, stored_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, digest) DO NOTHING"
 )
-_COPIES = select(
-    blob_copies.c.digest, blob_copies.c.backend, blob_copies.c.state, blob_copies.c.locator, blob_copies.c.detail
-).where(
-    blob_copies.c.namespace == bindparam("namespace"), blob_copies.c.digest.in_(bindparam("digests", expanding=True))
+_UPSERT_COPIES: Final = (
+    "INSERT INTO blob_copies (namespace, digest, backend, state, locator, detail, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, digest, backend) DO UPDATE SET "
+    "state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at, "
+    # a record without a locator (a failure) keeps the locator known before
+    "locator = COALESCE(excluded.locator, blob_copies.locator)"
 )
 
 
@@ -88,17 +91,21 @@ class StoreIndex:
         for key in keys:
             by_namespace.setdefault(key.namespace, []).append(key.digest)
         out: dict[BlobKey, StoredBlob] = {}
+        # Plain driver SQL: every ingest batch asks this, and SQLAlchemy's expanding IN cost more
+        # than the query.
         with self.database.engine.connect() as connection:
             for namespace, digests in by_namespace.items():
                 for chunk in _chunks(digests, 500):
-                    params = {"namespace": namespace.value, "digests": list(chunk)}
-                    rows = connection.execute(_STORED, params).all()
+                    params = (namespace.value, *chunk)
+                    rows = connection.exec_driver_sql(driver_sql(connection, _STORED + in_list(len(chunk))), params)
+                    found = 0
                     for digest, size, created_at in rows:
-                        key = BlobKey(namespace, digest)
-                        out[key] = StoredBlob(key, size, created_at, {})
-                    if not rows:
+                        out[BlobKey(namespace, digest)] = StoredBlob(BlobKey(namespace, digest), size, created_at, {})
+                        found += 1
+                    if not found:
                         continue
-                    for digest, backend, state, locator, detail in connection.execute(_COPIES, params):
+                    copies = connection.exec_driver_sql(driver_sql(connection, _COPIES + in_list(len(chunk))), params)
+                    for digest, backend, state, locator, detail in copies:
                         blob = out.get(BlobKey(namespace, digest))
                         if blob is not None:
                             blob.copies[backend] = CopyRecord(backend, state, locator, detail)
@@ -113,25 +120,20 @@ class StoreIndex:
             return
         now = _now_ms()
         blob_rows = [
-            {
-                "namespace": key.namespace.value,
-                "digest": key.digest,
-                "size": size,
-                "state": STORED,
-                "event_type": info.event_type,
-                "author": info.author,
-                "created_at": info.created_at,
-                "stored_at": now,
-            }
+            (key.namespace.value, key.digest, size, STORED, info.event_type, info.author, info.created_at, now)
             for key, size, info, _ in entries
         ]
-        copy_rows = [_copy_row(key, copy, now) for key, _, _, copies in entries for copy in copies]
+        copy_rows = [
+            (key.namespace.value, key.digest, copy.backend, copy.state, copy.locator, copy.detail, now)
+            for key, _, _, copies in entries
+            for copy in copies
+        ]
         # No fsync of its own: the copies are the truth, and a row lost with power is found again
         # by the replicated store's probe on a miss (and by scrub).
         with self.database.write(durable=False) as connection:
-            connection.execute(self._insert_blobs, blob_rows)
+            connection.exec_driver_sql(driver_sql(connection, _INSERT_BLOBS), blob_rows)
             if copy_rows:
-                connection.execute(self._upsert_copies, copy_rows)
+                connection.exec_driver_sql(driver_sql(connection, _UPSERT_COPIES), copy_rows)
 
     def record_copies(self, key: BlobKey, copies: Iterable[CopyRecord]) -> None:
         rows = [_copy_row(key, copy, _now_ms()) for copy in copies]
