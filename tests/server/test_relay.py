@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -138,6 +139,34 @@ def test_the_relay_refuses_unauthenticated_apps(relayed: tuple[StaveServer, str]
     )
     assert response.status_code == 401
     assert response.json()["reason"] == "auth-required"
+
+
+def test_the_relay_reads_strictly_and_within_limits(relayed: tuple[StaveServer, str]) -> None:
+    """The relay is a boundary too: the servers' strict JSON, body, header and coding limits hold there."""
+    _, relay_url = relayed
+    with httpx.Client(base_url=relay_url, timeout=30) as client:
+        duplicate = b'{"counter": 1, "counter": 2, "challenge": {}, "public_key": "x"}'
+        refused = client.post("/auth/credential", content=duplicate, headers={"content-type": "application/json"})
+        assert refused.status_code == 400
+        assert "duplicate" in refused.json()["detail"]
+        huge = client.post("/auth/credential", content=b"{" + b" " * 5000 + b"}")
+        assert huge.status_code == 413
+        # A declared 65 MiB body is refused before any of it is read (httpx will not send a lying header).
+        host, port = relay_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            raw.sendall(
+                b"POST /events HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {65 << 20}\r\n\r\n".encode()
+            )
+            assert raw.recv(4096).startswith(b"HTTP/1.1 413 ")
+        gzip = client.post(
+            "/events",
+            content=event(950_011).canonical_bytes(),
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert gzip.status_code == 415
+        headers = client.get("/info", headers={"x-padding": "p" * (40 << 10)})
+        assert headers.status_code == 431
 
 
 def test_admin_routes(relayed: tuple[StaveServer, str], tmp_path: Path) -> None:

@@ -18,14 +18,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import httpx
-import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from stave import __version__
 from stave.auth import sign_request
 from stave.config import Settings
+from stave.errors import JSONError
+from stave.event import loads
+from stave.event.strictjson import JsonLimits
 from stave.server.access import Access
+from stave.server.limits import install_request_limits
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
 
@@ -40,6 +43,9 @@ class RelayConfig:
     credential: str  # the relay's own ``relay`` credential, issued by the servers' operator
     key: bytes  # the Ed25519 seed that credential is bound to
     timeout: float = 30.0
+    # The largest body forwarded: the servers' own largest (media, 64 MiB by default); the relay
+    # refuses a larger one before reading it whole, and the servers enforce their finer limits.
+    max_body: int = 64 << 20
 
 
 def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
@@ -56,7 +62,20 @@ def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
 
     app = FastAPI(title="stave relay", version=__version__, lifespan=lifespan)
     install_problem_handlers(app)
+    install_request_limits(app)  # the servers' header-size, control-character and content-coding limits
     install_request_ids(app)
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Problem(413, "invalid", f"body is {declared} bytes, the limit is {limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, "invalid", f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def forward(request: Request, body: bytes, *, sign: bool) -> Response:
         # The target as sent, still percent-encoded: what gets signed and forwarded (url.path is decoded).
@@ -96,10 +115,10 @@ def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
 
     @app.post("/auth/credential")
     async def credential(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, "invalid", f"not JSON: {exc}") from None
+        try:  # strict, as on the servers: a duplicate "counter" must not mean one thing here and another there
+            body = loads(await read_body(request, 4096), JsonLimits(max_bytes=4096, max_depth=4))
+        except JSONError as exc:
+            raise Problem(400, "invalid", f"not strict JSON: {exc}") from None
         return JSONResponse(
             access.credential(request.client.host if request.client else "unknown", body), status_code=201
         )
@@ -108,7 +127,7 @@ def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
     @app.post("/events:batch")
     @app.put("/media")
     async def write(request: Request) -> Response:
-        body = await request.body()
+        body = await read_body(request, config.max_body)
         access.authorize(request, body)  # the app's credential and signature, checked here
         return await forward(request, body, sign=True)
 
