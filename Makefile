@@ -9,7 +9,7 @@ EOSJS_STAMP := $(EOSJS)/node_modules/.installed
 CAR := tests/vectors/car
 CAR_STAMP := $(CAR)/node_modules/.installed
 
-.PHONY: setup servers run test drill lint format bench clean
+.PHONY: setup servers run test drill lint format bench bench-full clean
 
 setup: $(STAMP) $(EOSJS_STAMP) $(CAR_STAMP) servers
 
@@ -64,8 +64,19 @@ $(DRILL_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,drill]'
 	touch $@
 
-bench: $(STAMP) servers
+# make bench: every benchmark at its default size (at most 30 minutes on 2 cores); make bench-full:
+# the full sizes (STAVE_BENCH_FULL=1: 10,000 events per peer run, the log scaled to 1M).
+BENCH_STAMP := $(VENV)/.bench-installed
+bench: $(STAMP) servers $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+bench-full: $(STAMP) servers $(BENCH_STAMP)
+	STAVE_BENCH_FULL=1 $(BIN)/python -m bench
+
+# The bench extra (nostr-relay, the peer measured beside stave; matplotlib): not needed by make test.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) $(EOSJS)/node_modules $(CAR)/node_modules .pytest_cache .mypy_cache .ruff_cache
