@@ -205,6 +205,7 @@ def test_backend_loss_during_load(
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 def test_backend_loss_drill(
     tmp_path: Path, fresh_redis_server: RedisServer, fresh_s3_server: SeaweedServer, second_s3_server: SeaweedServer
 ) -> None:

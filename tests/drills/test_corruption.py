@@ -242,5 +242,6 @@ def test_corruption_is_never_served_and_always_found(tmp_path: Path, s3_server: 
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 def test_corruption_drill(tmp_path: Path, s3_server: SeaweedServer) -> None:
     corruption_drill(tmp_path, "corruption", s3_server, count=3_000, copy_faults=150, node_faults=40)

@@ -72,6 +72,7 @@ def test_sigkilled_server_loses_no_acknowledged_event(tmp_path: Path) -> None:
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 def test_server_crash_drill(tmp_path: Path) -> None:
     server_crash_drill(tmp_path, "crash-server", count=6_000, kills=25, seconds=240)
 
@@ -101,12 +102,14 @@ def sequencer_drill(tmp_path: Path, name: str, url: str, streams: list[str], kil
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 def test_sequencer_crash_drill_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/stave.db"
     sequencer_drill(tmp_path, "crash-sequencer-sqlite", url, ["solo"], 60, ["--checkpoint", "0.05"])
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 @pytest.mark.postgres
 def test_sequencer_crash_drill_on_postgres(postgres_server: PostgresServer, tmp_path: Path) -> None:
     url = new_database(postgres_server)

@@ -1,7 +1,7 @@
 """Disk-full drill: one local backend on a small tmpfs that fills up during load.
 
-Three local backends, one of them a 4 MiB tmpfs. After a first load the tmpfs is filled to the
-last byte; then:
+Three local backends, one of them a small tmpfs (4 MiB; 32 MiB in the long drill). After a first
+load the tmpfs is filled to the last byte; then:
 
 - with ``min_redundancy = 2`` ingest goes on: every write acknowledged on the two others, the
   full backend absent from each answer's ``stored``, ``/health`` naming it with the disk error,
@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -38,25 +38,29 @@ from tests.drills.toolkit import (
     signed_events,
 )
 
-TMPFS_BYTES = 4 << 20
-
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs, unmounted afterwards; skipped (with the reason) where mounting is refused."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
-    try:
-        yield mount_point
-    finally:
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """Mounts tmpfs file systems of a given size, unmounted afterwards; skipped (with the reason)
+    where mounting is refused."""
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        mount_point = tmp_path / f"small-{len(mounted)}"
+        mount_point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount
+    for mount_point in mounted:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
@@ -82,7 +86,7 @@ def no_partial_objects(root: Path) -> tuple[int, int]:
     return len(objects), len(temporaries)
 
 
-def disk_full_drill(tmp_path: Path, name: str, small: Path, count: int) -> None:
+def disk_full_drill(tmp_path: Path, name: str, small: Path, count: int, size: int) -> None:
     durable = f"file://{small}/store file://{tmp_path}/b file://{tmp_path}/c"
     names = {"small": f"file:{small}/store"}
     env = {"STAVE_STORE_DURABLE": durable, "STAVE_STORE_MIN_REDUNDANCY": "2", "STAVE_STORE_TIMEOUT": "5"}
@@ -134,7 +138,7 @@ def disk_full_drill(tmp_path: Path, name: str, small: Path, count: int) -> None:
     figures = {
         **outcome.figures(),
         **checked.figures(),
-        "tmpfs_bytes": TMPFS_BYTES,
+        "tmpfs_bytes": size,
         "acknowledged_while_full": len(during.acknowledged),
         "refused_when_every_copy_needed": len(refused.refused),
         "partial_objects": 0,
@@ -146,11 +150,14 @@ def disk_full_drill(tmp_path: Path, name: str, small: Path, count: int) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-def test_a_full_disk_fails_cleanly(tmp_path: Path, small_disk: Path) -> None:
-    disk_full_drill(tmp_path, "disk-full-short", small_disk, count=200)
+def test_a_full_disk_fails_cleanly(tmp_path: Path, tmpfs: Callable[[int], Path]) -> None:
+    size = 4 << 20  # room for ~1000 events (a page each) once the filler is gone
+    disk_full_drill(tmp_path, "disk-full-short", tmpfs(size), count=200, size=size)
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-def test_disk_full_drill(tmp_path: Path, small_disk: Path) -> None:
-    disk_full_drill(tmp_path, "disk-full", small_disk, count=5_000)
+def test_disk_full_drill(tmp_path: Path, tmpfs: Callable[[int], Path]) -> None:
+    size = 32 << 20
+    disk_full_drill(tmp_path, "disk-full", tmpfs(size), count=5_000, size=size)

@@ -74,6 +74,7 @@ def test_the_checker_catches_a_lost_moved_or_unacknowledged_event(tmp_path: Path
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 def test_load_drill_on_embedded_defaults(tmp_path: Path) -> None:
     load_drill(tmp_path, "load-embedded", count=20_000, seconds=60)
 
@@ -98,6 +99,7 @@ def test_load_on_postgres_redis_seaweedfs(
 
 
 @pytest.mark.drill
+@pytest.mark.timeout(1800)
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.s3

@@ -545,20 +545,16 @@ def record(name: str, figures: dict[str, Any]) -> None:
     if not long_drills():
         return
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    lock = REPORT.with_suffix(".lock")
-    with open(lock, "w") as handle:
+    with open(REPORT, "a+") as handle:  # locked: drills run by parallel workers write one file
         fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
         current: dict[str, Any] = {}
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            current = json.loads(REPORT.read_text())
+        with contextlib.suppress(ValueError):
+            current = json.loads(handle.read() or "{}")
         current[name] = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
-        REPORT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    began = time.monotonic()
-    result = call()
-    return result, time.monotonic() - began
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 # --- real backends ----------------------------------------------------------------------------
