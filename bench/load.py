@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -45,6 +49,7 @@ __all__ = [
     "Events",
     "Measured",
     "RssSampler",
+    "by_thread",
     "cpu_seconds",
     "credentials",
     "feed_stave",
@@ -52,6 +57,8 @@ __all__ = [
     "rss_mib",
     "signed_votes",
     "stave_server",
+    "thread_cpu",
+    "thread_names",
 ]
 
 SLICE_SECONDS_BUDGET = 40.0  # request signatures are valid for 60 s: prepare at most this much ahead
@@ -66,6 +73,45 @@ def cpu_seconds(pid: int) -> float:
 def rss_mib(pid: int) -> float:
     """Resident set size of ``pid`` now, MiB (/proc)."""
     return _rss_mb(pid)
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of ``pid``, by thread id (/proc/<pid>/task/*/stat)."""
+    seconds: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+_PY_SPY_THREAD = re.compile(r'^Thread (\d+) \(\w+\): "(.*)"', re.MULTILINE)
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names by thread id, from ``py-spy dump`` where it runs; else the kernel's names."""
+    names = {int(task.name): (task / "comm").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir()}
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return names
+    names.update((int(tid), name) for tid, name in _PY_SPY_THREAD.findall(dump.stdout))
+    return names
+
+
+def by_thread(pid: int, before: dict[int, float], events: int) -> dict[str, float]:
+    """Server CPU seconds per 1,000 events since ``before`` (a ``thread_cpu``), by thread name
+    (pool workers' numbers folded: ``ThreadPoolExecutor-0_*``), largest first."""
+    after = thread_cpu(pid)
+    names = thread_names(pid)
+    totals: dict[str, float] = {}
+    for tid, seconds in after.items():
+        name = re.sub(r"_\d+$", "_*", names.get(tid, str(tid)))
+        totals[name] = totals.get(name, 0.0) + (seconds - before.get(tid, 0.0)) / events * 1e3
+    return dict(sorted(((k, v) for k, v in totals.items() if v > 0), key=lambda item: -item[1]))
 
 
 def credentials(url: str, count: int) -> list[Client]:

@@ -62,12 +62,14 @@ from bench.load import (
     SERVER_ENV,
     Events,
     Measured,
+    by_thread,
     cpu_seconds,
     credentials,
     feed_stave,
     rss_mib,
     signed_votes,
     stave_server,
+    thread_cpu,
 )
 from bench.server import Round, _sign_in_parallel
 from stave.event import event_id, loads
@@ -335,9 +337,13 @@ def run(
                             if subject == "peer":
                                 result = feed_peer(relay, count, notes, events, acked_peer)
                             else:
+                                before = thread_cpu(server.process.pid)
                                 result = feed_stave(
                                     server, stave_clients[:count], votes, events, batch=subject == "batch"
                                 )
+                                if count == max(clients):  # where stave's CPU goes, by thread (last round kept)
+                                    threads = by_thread(server.process.pid, before, result.events)
+                                    figures.setdefault("stave_threads_cpu_s_per_1k_events", {})[subject] = threads
                             results.setdefault((subject, count), []).append(result)
                             console.print(
                                 f"  {DESCRIPTIONS[subject]}, {count} clients, round {number + 1}:"
@@ -435,6 +441,11 @@ def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
         f"{figures['stave_rss_mib']:.0f} MiB, nostr-relay {figures['peer_rss_mib']:.0f} MiB"
     )
     top = max(figures["clients"])
+    for subject, threads in figures.get("stave_threads_cpu_s_per_1k_events", {}).items():
+        shares = ", ".join(f"{name} {seconds:.2f}" for name, seconds in list(threads.items())[:6])
+        console.print(
+            f"stave server CPU s per 1,000 events by thread, {DESCRIPTIONS[subject]}, {top} clients: {shares}"
+        )
     single, peer = phases[f"single_{top}"], phases[f"peer_{top}"]
     durability = "stave: 2 fsynced copies + sequenced in its Merkle log; peer: one SQLite WAL, not fsynced per commit"
     records = [
