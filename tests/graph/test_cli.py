@@ -77,6 +77,9 @@ def test_queries(data: str) -> None:
     assert {c["hops"] for c in collaborators["collaborators"]} == {1}
     claims = _json("--data-dir", data, "query", "claims")
     assert {c["kind"] for c in claims} == {"claim", "split"}
+    refused = _json("--data-dir", data, "query", "rejections")
+    assert "distributor-not-allowed" in {r["rule"] for r in refused}  # the example's rewards: nobody may pay
+    assert _json("--data-dir", data, "query", "rewards") == []
     history = _json("--data-dir", data, "query", "history", RINGO)
     assert [h["type"] for h in history][:2] == ["CREATE_RELEASE_BUNDLE", "ADD_MEMBER"]
     assert history[0]["proof"] == f"/events/{history[0]['event_id']}/proof"

@@ -73,6 +73,10 @@ def test_every_route_answers(server: StaveServer, client: httpx.Client) -> None:
     claim = next(c for c in claims if c["subject"]["id"] == GUITAR_WEEPS)
     assert claim["votes"] == {"yes": 1, "no": 0, "abstain": 0}
     assert client.get("/graph/claims", params={"status": "all"}).status_code == 200
+    assert client.get("/graph/rewards").json() == []  # the example distribution was refused:
+    rewards_id = example("13_distribute_rewards").id
+    [refusal] = client.get("/graph/rejections", params={"event_id": rewards_id}).json()
+    assert refusal["rule"] == "distributor-not-allowed"
 
 
 def test_errors_are_problems(client: httpx.Client) -> None:

@@ -334,3 +334,37 @@ def query_claims(
 def query_history(ctx: typer.Context, node_id: IdArg, as_json: JsonOpt = False) -> None:
     """Every event that touched a node, in log order, with its proof link."""
     _run(ctx, "", lambda db: graph.history(db, node_id), as_json, _show_history)
+
+
+@query_app.command("rewards")
+def query_rewards(
+    ctx: typer.Context,
+    recipient: Annotated[str | None, typer.Option("--recipient", help="Only this public key.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reward totals per contributor and unit, from valid distributions."""
+    rows = ["recipient", "unit", "total", "distributions"]
+    _run(
+        ctx,
+        "",
+        lambda db: graph.reward_totals(db, recipient),
+        as_json,
+        lambda items: _table("rewards", rows, [[item[key] for key in rows] for item in items]),
+    )
+
+
+@query_app.command("rejections")
+def query_rejections(
+    ctx: typer.Context,
+    event_id: Annotated[str | None, typer.Option("--event", help="Only this event's refusals.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Events (or parts of them) the projection refused, with the rule and why."""
+    rows = ["seq", "event_id", "rule", "detail"]
+    _run(
+        ctx,
+        "",
+        lambda db: graph.rejections(db, event_id),
+        as_json,
+        lambda items: _table("rejections", rows, [[item[key] for key in rows] for item in items]),
+    )

@@ -536,4 +536,4 @@ def rejections(database: Database, event_id: str | None = None, *, limit: int = 
     if event_id is not None:
         query = query.where(j.event_id == event_id)
     with database.engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [{str(key): value for key, value in row._mapping.items()} for row in connection.execute(query)]

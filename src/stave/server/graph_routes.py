@@ -25,7 +25,8 @@ from stave.server.problems import Problem
 __all__ = ["follow", "router"]
 
 _log = logging.getLogger(__name__)
-_FOLLOW_INTERVAL: Final = 0.5  # seconds between rounds when the projection is up to date
+_FOLLOW_INTERVAL: Final = 0.5  # seconds between rounds unless the projection is behind by a whole round
+_FOLLOW_ROUND: Final = 5000  # entries at most per round
 _DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
 router = APIRouter(prefix="/graph", tags=["graph"])
@@ -50,11 +51,14 @@ async def follow(app: FastAPI, state: Any) -> None:
         app.state.graph = projector
         while True:
             try:
-                applied = await run_in_threadpool(projector.catch_up, max_entries=5000)
+                applied = await run_in_threadpool(projector.catch_up, max_entries=_FOLLOW_ROUND)
             except Exception:  # a store or database hiccup: the batch rolled back, the next round retries
                 _log.exception("graph: catching up with the log failed; retrying")
                 applied = 0
-            if not applied:
+            # Under steady ingest, follow in rounds, not event by event: a round applies what came
+            # in meanwhile as one batch (far cheaper per event), and readers catch up themselves
+            # before answering, so nobody reads a stale graph. A full round means a backlog: go on.
+            if applied < _FOLLOW_ROUND:
                 await asyncio.sleep(_FOLLOW_INTERVAL)
     finally:
         if projector is not None:
@@ -157,3 +161,17 @@ async def get_claims(
 async def get_history(request: Request, node_id: str) -> Any:
     _check_node_id(node_id)
     return await _ask(request, f"nothing touched node {node_id}", lambda db: graph.history(db, node_id) or None)
+
+
+@router.get("/rewards", summary="Reward totals per contributor and unit")
+async def get_rewards(request: Request, recipient: Annotated[str | None, Query(max_length=128)] = None) -> Any:
+    return await _ask(request, "", lambda db: graph.reward_totals(db, recipient))
+
+
+@router.get("/rejections", summary="Events (or parts of them) the projection refused, with the rule and why")
+async def get_rejections(
+    request: Request,
+    event_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    return await _ask(request, "", lambda db: graph.rejections(db, event_id, limit=limit))
