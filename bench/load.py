@@ -61,8 +61,8 @@ __all__ = [
     "thread_names",
 ]
 
-SLICE_SECONDS_BUDGET = 40.0  # request signatures are valid for 60 s: prepare at most this much ahead
-SLOWEST_EXPECTED = {"vote": 60.0, "batch": 6.0}  # requests/s of all clients together at worst: sizes the slices
+SLICE_SECONDS = 30.0  # request signatures are valid for 60 s: prepare about this much ahead at a time
+FIRST_SLICE = {"vote": 400, "batch": 40}  # requests of the first slice, before the rate is known
 
 
 def cpu_seconds(pid: int) -> float:
@@ -185,17 +185,18 @@ def feed_stave(
     phase = "batch" if batch else "vote"
     per_request = BATCH if batch else 1
     requests_per_client = math.ceil(events / per_request / len(clients))
-    slice_per_client = max(1, int(SLICE_SECONDS_BUDGET * SLOWEST_EXPECTED[phase]) // len(clients))
+    slice_requests = FIRST_SLICE[phase]
     measured = Measured()
     left = requests_per_client
     while left:
-        now = min(left, slice_per_client)
+        now = min(left, max(1, slice_requests // len(clients)))
         plans = _plans(phase, clients, now * len(clients), votes, votes)
         commits = _ingest_commits(server.url)
         part = _drive(server.url, plans, math.inf, server.process.pid)
         part.commits = _ingest_commits(server.url) - commits
         measured.add(part)
         left -= now
+        slice_requests = int(part.requests / part.seconds * SLICE_SECONDS)  # the rate just seen, for 30 s
     return measured
 
 
