@@ -4,7 +4,10 @@
   request, stave 100 per request and the peer ``nostr-relay`` (``peer.json``);
 - ``latency_percentiles.png``: p50, p90 and p99 per subject and concurrency (``peer.json``);
 - ``scaling.png``: ingest events/s and the server's peak RSS against the events in the log,
-  embedded and on PostgreSQL (``scaling.json``), with the 512 MiB limit.
+  embedded and on PostgreSQL (``scaling.json``), with the 512 MiB limit;
+
+and the table of every record of ``summary.json`` in ``docs/performance.md`` (between its
+``summary:start``/``summary:end`` markers), with the machine it ran on.
 
 Drawn from the JSON results alone, so ``python -m bench plots`` redraws them without measuring.
 """
@@ -12,6 +15,9 @@ Drawn from the JSON results alone, so ``python -m bench plots`` redraws them wit
 from __future__ import annotations
 
 import json
+import os
+import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,10 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt
 from rich.console import Console
 
-from bench.harness import RESULTS, Record
+from bench.harness import RESULTS, SUMMARY, Record
+
+PERFORMANCE_DOC = RESULTS.parent.parent / "docs" / "performance.md"
+_SECTION = re.compile(r"(<!-- summary:start -->\n).*?(<!-- summary:end -->)", re.DOTALL)
 
 SUBJECTS = {
     "single": "stave POST /events",
@@ -111,6 +120,54 @@ def scaling(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} × {model}, {memory:.0f} GiB RAM, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def summary_table(records: list[dict[str, Any]]) -> str:
+    """The records of ``summary.json`` as a Markdown table."""
+    lines = [
+        "| record | goal | value | baseline | baseline value | ratio | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for record in records:
+        baseline = (record["baseline"] or "-").replace("|", "/")
+        met = "yes" if record["met"] else "**no**"
+        lines.append(
+            f"| `{record['name']}` | {record['goal']} | {_number(record['value'])} {record['unit']} | {baseline} | "
+            f"{_number(record['baseline_value'])} | {_number(record['ratio'])} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def update_doc(doc: Path = PERFORMANCE_DOC) -> bool:
+    """Rewrite the summary section of the performance doc from ``summary.json``; False if it has none."""
+    if not doc.exists() or not SUMMARY.exists():
+        return False
+    text = doc.read_text()
+    if not _SECTION.search(text):
+        return False
+    table = summary_table(json.loads(SUMMARY.read_text()))
+    body = f"Machine: {_machine()}; the machine is shared, so figures vary from run to run.\n\n{table}\n"
+    doc.write_text(_SECTION.sub(lambda match: match.group(1) + body + match.group(2), text, count=1))
+    return True
+
+
 def run(console: Console) -> list[Record]:
     drawn: list[Path] = []
     peer = _load("peer")
@@ -124,4 +181,6 @@ def run(console: Console) -> list[Record]:
         "plots: "
         + (", ".join(str(path.relative_to(RESULTS.parent.parent)) for path in drawn) or "none (no results yet)")
     )
+    if update_doc():
+        console.print(f"summary table written to {PERFORMANCE_DOC.relative_to(RESULTS.parent.parent)}")
     return []
