@@ -281,6 +281,12 @@ def _req(relay: NostrRelay, ids: list[str]) -> set[str]:
                 return found
 
 
+def _stave_id(data: bytes) -> str:
+    value = loads(data)
+    assert isinstance(value, dict)
+    return event_id(value)
+
+
 def _stave_ids(url: str) -> set[str]:
     """Every event id in stave's log, by its public listing."""
     ids: set[str] = set()
@@ -352,7 +358,7 @@ def run(
                 figures["stave_rss_mib"] = rss_mib(server.process.pid)
                 figures["peer_rss_mib"] = rss_mib(relay.pid)
                 fed_stave = sum(m.events for (subject, _), runs in results.items() if subject != "peer" for m in runs)
-                acked_stave = {event_id(loads(data)) for data in votes.items[:fed_stave]}
+                acked_stave = {_stave_id(data) for data in votes.items[:fed_stave]}
                 stored_stave = _stave_ids(server.url)
                 sample = random.Random(7).sample(acked_peer, min(200, len(acked_peer)))
                 served_peer = _req(relay, sample)
