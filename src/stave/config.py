@@ -14,14 +14,16 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import platformdirs
 
 from stave.errors import ConfigError
 from stave.event import AdmissionPolicy, JsonLimits
-from stave.graph.rules import Rules
+
+if TYPE_CHECKING:
+    from stave.graph.rules import Rules
 
 __all__ = [
     "AnchorSettings",
@@ -126,6 +128,8 @@ class GraphSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reward_distributors: list[str] = msgspec.field(default_factory=list)
 
     def rules(self) -> Rules:
+        from stave.graph.rules import Rules  # here: importing the graph package would slow every command
+
         return Rules(
             min_votes=self.min_votes,
             voting_period=self.voting_period,
