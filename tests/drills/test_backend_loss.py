@@ -133,7 +133,10 @@ def backend_loss_drill(
                 assert not refusals, f"{current.name}: {refusals[:3]}; phase from {current.start}"
                 assert seen.attempts, f"{current.name}: no attempt at all"
                 assert all(a.retry_after and int(a.retry_after) >= 1 for a in seen.attempts)
-                assert all("durable copies" in a.detail for a in seen.attempts), seen.attempts[0].detail
+                for attempt in seen.attempts:  # says why, naming every backend that failed
+                    assert "durable copies" in attempt.detail, attempt.detail
+                    assert buckets["s3a"] in attempt.detail, attempt.detail
+                    assert buckets["s3b"] in attempt.detail, attempt.detail
             else:  # quorum holds (or holds again): every write acknowledged, and ingest goes on
                 bad = [a for a in seen.attempts if a.status != 201]
                 assert not bad, f"{current.name}: {seen.statuses()}; {per_phase}; {bad[0].detail}"

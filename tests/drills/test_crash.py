@@ -74,7 +74,7 @@ def test_sigkilled_server_loses_no_acknowledged_event(tmp_path: Path) -> None:
 @pytest.mark.drill
 @pytest.mark.timeout(1800)
 def test_server_crash_drill(tmp_path: Path) -> None:
-    server_crash_drill(tmp_path, "crash-server", count=6_000, kills=25, seconds=240)
+    server_crash_drill(tmp_path, "crash-server", count=6_000, kills=25, seconds=400)
 
 
 def sequencer_drill(tmp_path: Path, name: str, url: str, streams: list[str], kills: int, extra: list[str]) -> None:
