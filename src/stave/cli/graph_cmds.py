@@ -10,19 +10,23 @@ import contextlib
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from stave import graph
 from stave.cli.log_cmds import open_log
 from stave.cli.store_cmds import open_replicated, progress_bar
 from stave.config import Settings
 from stave.db import Database
 from stave.errors import StaveError
+
+if TYPE_CHECKING:
+    from stave import graph
+
+GRAPH = "graph"  # stave.graph.GRAPH; the graph package is imported inside each command, only when used
 
 project_app = typer.Typer(help="Projections of the log: rebuild, digest, reconcile.", no_args_is_help=True)
 query_app = typer.Typer(help="Query the music graph (brought up to date with the log first).", no_args_is_help=True)
@@ -46,6 +50,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 @contextlib.contextmanager
 def open_projector(settings: Settings, *, catch_up: bool = True) -> Iterator[graph.Projector]:
     """The graph projection the settings describe, brought up to date with the log (progress on stderr)."""
+    from stave import graph
+
     store = open_replicated(settings)
     database = graph.open_graph_database(settings.graph_url)
     try:
@@ -67,8 +73,8 @@ def _with_progress(label: str, run: Callable[..., int]) -> int:
 
 
 def _check_name(name: str) -> None:
-    if name != graph.GRAPH:
-        _fail(f"unknown projection {name!r}; known: {graph.GRAPH}")
+    if name != GRAPH:
+        _fail(f"unknown projection {name!r}; known: {GRAPH}")
 
 
 def _print_json(value: Any) -> None:
@@ -79,8 +85,10 @@ def _print_json(value: Any) -> None:
 
 
 @project_app.command("rebuild")
-def project_rebuild(ctx: typer.Context, name: NameArg = graph.GRAPH) -> None:
+def project_rebuild(ctx: typer.Context, name: NameArg = GRAPH) -> None:
     """Empty the projection and replay the whole log into it; print the entries applied and the digest."""
+    from stave import graph
+
     _check_name(name)
     with open_projector(_settings(ctx), catch_up=False) as projector:
         applied = _with_progress("rebuilding", projector.rebuild)
@@ -90,10 +98,12 @@ def project_rebuild(ctx: typer.Context, name: NameArg = graph.GRAPH) -> None:
 @project_app.command("digest")
 def project_digest(
     ctx: typer.Context,
-    name: NameArg = graph.GRAPH,
+    name: NameArg = GRAPH,
     tables: Annotated[bool, typer.Option("--tables", help="Also print each table's hash and row count.")] = False,
 ) -> None:
     """Print the state digest: a hash over the projection's canonical contents (equal on every replica)."""
+    from stave import graph
+
     _check_name(name)
     with open_projector(_settings(ctx)) as projector:
         digest = graph.state_digest(projector.database)
@@ -106,6 +116,8 @@ def project_digest(
 @project_app.command("reconcile")
 def project_reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Rebuild into a scratch database and compare with the live projection. Exit 1 on any difference."""
+    from stave import graph
+
     settings = _settings(ctx)
     with open_projector(settings) as projector:
         settings.data_path.mkdir(parents=True, exist_ok=True)
@@ -248,12 +260,16 @@ def _show_history(items: list[dict[str, Any]]) -> None:
 @query_app.command("release")
 def query_release(ctx: typer.Context, release_id: IdArg, as_json: JsonOpt = False) -> None:
     """A release with its labels and full tracklist with credits."""
+    from stave import graph
+
     _run(ctx, f"no release with id {release_id}", lambda db: graph.release(db, release_id), as_json, _show_release)
 
 
 @query_app.command("discography")
 def query_discography(ctx: typer.Context, node_id: IdArg, as_json: JsonOpt = False) -> None:
     """A person's or group's releases and tracks, with their roles."""
+    from stave import graph
+
     _run(
         ctx,
         f"no person or group with id {node_id}",
@@ -266,6 +282,8 @@ def query_discography(ctx: typer.Context, node_id: IdArg, as_json: JsonOpt = Fal
 @query_app.command("label")
 def query_label(ctx: typer.Context, label_id: IdArg, as_json: JsonOpt = False) -> None:
     """A label's releases, including those of its sub-labels."""
+    from stave import graph
+
     _run(ctx, f"no label with id {label_id}", lambda db: graph.label_releases(db, label_id), as_json, _show_label)
 
 
@@ -277,6 +295,8 @@ def query_members(
     as_json: JsonOpt = False,
 ) -> None:
     """A group's members (at a date with --at; unknown dates count as current)."""
+    from stave import graph
+
     _run(ctx, f"no group with id {group_id}", lambda db: graph.members(db, group_id, at), as_json, _show_members)
 
 
@@ -288,6 +308,8 @@ def query_collaborators(
     as_json: JsonOpt = False,
 ) -> None:
     """People sharing a track or a group with a person, up to --depth hops."""
+    from stave import graph
+
     _run(
         ctx,
         f"no person with id {person_id}",
@@ -308,6 +330,8 @@ def query_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Nodes by name or alternative name, accent- and case-insensitive."""
+    from stave import graph
+
     _run(ctx, "", lambda db: graph.search(db, text, limit=limit, kind=kind), as_json, _show_search)
 
 
@@ -318,6 +342,8 @@ def query_claims(
     as_json: JsonOpt = False,
 ) -> None:
     """Proposals with their live vote counts (open ones by default)."""
+    from stave import graph
+
     if status not in ("open", "accepted", "rejected", "withdrawn", "all"):
         _fail(f"--status must be open, accepted, rejected, withdrawn or all, got {status!r}")
     rules = _settings(ctx).graph.rules()
@@ -333,6 +359,8 @@ def query_claims(
 @query_app.command("history")
 def query_history(ctx: typer.Context, node_id: IdArg, as_json: JsonOpt = False) -> None:
     """Every event that touched a node, in log order, with its proof link."""
+    from stave import graph
+
     _run(ctx, "", lambda db: graph.history(db, node_id), as_json, _show_history)
 
 
@@ -343,6 +371,8 @@ def query_rewards(
     as_json: JsonOpt = False,
 ) -> None:
     """Reward totals per contributor and unit, from valid distributions."""
+    from stave import graph
+
     rows = ["recipient", "unit", "total", "distributions"]
     _run(
         ctx,
@@ -360,6 +390,8 @@ def query_rejections(
     as_json: JsonOpt = False,
 ) -> None:
     """Events (or parts of them) the projection refused, with the rule and why."""
+    from stave import graph
+
     rows = ["seq", "event_id", "rule", "detail"]
     _run(
         ctx,
