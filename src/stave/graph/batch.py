@@ -162,6 +162,23 @@ class Batch:
         self.touches.clear()
         self.rejections.clear()
 
+    def close_memberships(self, group_id: str, person_id: str, until: str | None, ended_by: str) -> int:
+        """End the open memberships of the person in the group that are still in the buffer; how many."""
+        closed = 0
+        for index, row in enumerate(self.memberships):
+            if row[1] == group_id and row[2] == person_id and row[5] is None and row[7] is None:
+                self.memberships[index] = (*row[:5], until, row[6], ended_by, row[8])
+                closed += 1
+        return closed
+
+    def known_kinds(self, ids: Sequence[str]) -> dict[str, str]:
+        """Kind of each of ``ids`` known so far: in the database, or stated earlier in this batch."""
+        kinds = self.existing_nodes(ids)  # the database's kind wins: a node keeps its first kind
+        for node_id in ids:
+            if node_id not in kinds and node_id in self.nodes:
+                kinds[node_id] = self.nodes[node_id][0].kind
+        return kinds
+
     def existing_nodes(self, ids: Sequence[str]) -> dict[str, str]:
         """Kind of each of ``ids`` already in the database."""
         found: dict[str, str] = {}

@@ -35,8 +35,8 @@ def apply(batch: Batch, entry: Applied) -> None:
     if handler is None:
         batch.reject(entry, "unknown-type", f"the graph does not project events of type {entry.type}")
         return
-    if entry.type not in ("VOTE", "LIKE", "DISCUSS"):
-        batch.flush()  # these read or change nodes: every earlier event's rows must be in place
+    if entry.type == "FINALIZE":
+        batch.flush()  # accepting changes the graph: every earlier event's rows must be in place
     handler(batch, entry)
 
 
@@ -111,7 +111,7 @@ def _open_claim(
 
 
 def _check_nodes(batch: Batch, entry: Applied, kind: str, ids: Sequence[str]) -> bool:
-    existing = batch.existing_nodes(list(ids))
+    existing = batch.known_kinds(list(ids))
     for node_id in ids:
         if node_id not in existing:
             batch.reject(entry, "unknown-node", f"no {kind} with id {node_id} precedes this event")

@@ -72,14 +72,14 @@ _EXTRACTORS: Final[dict[str, Callable[[str, Mapping[str, Any]], Extract]]] = {
 
 def _remove_member(batch: Batch, entry: Applied) -> None:
     """Close the open memberships of the person in the group (one with no start if none is open)."""
-    batch.flush()
     group_id, person_id = entry.body.get("group_id"), entry.body.get("person_id")
     if not isinstance(group_id, str) or not isinstance(person_id, str):
         batch.reject(entry, "malformed", "REMOVE_MEMBER needs group_id and person_id")
         return
     left = entry.body.get("left_date") if isinstance(entry.body.get("left_date"), str) else None
     m = tables.memberships.c
-    closed = batch.connection.execute(
+    closed = batch.close_memberships(group_id, person_id, left, entry.event_id)  # still in the buffer
+    closed += batch.connection.execute(
         update(tables.memberships)
         .where(m.group_id == group_id, m.person_id == person_id, m.until.is_(None), m.ended_by.is_(None))
         .values(until=left, ended_by=entry.event_id)
