@@ -30,7 +30,8 @@ import httpx
 import pytest
 
 from stave.db import open_database
-from stave.store import QuorumError, ReplicatedStore, StoreIndex, open_store
+from stave.errors import BlobNotFound
+from stave.store import BlobKey, QuorumError, ReplicatedStore, StoreIndex, open_store, replicated
 from stave.store.local import LocalStore
 from tests.drills.toolkit import (
     Load,
@@ -216,12 +217,13 @@ def test_backend_loss_drill(
 
 
 @pytest.mark.xfail(
+    not hasattr(replicated, "_CacheFiller"),  # the fill is moving off the acknowledgement path
     strict=True,
     reason=(
         "ReplicatedStore._put_blobs fills the cache (cache.put) once per new event, synchronously, before "
         "put_events returns: every acknowledgement of a group commit waits for all of them, and a hung or "
         "refusing Redis costs each event its timeout (or a refused connect and a retry), so one batch of 6 "
-        "events waits about 6 cache timeouts; the backend-loss drill sees p50 ack latency go from 0.3 s to 4 s"
+        "events waits about 6 cache timeouts; the backend-loss drill saw p50 ack latency go from 0.3 s to 4 s"
     ),
 )
 def test_a_hung_cache_does_not_hold_up_acknowledgements(tmp_path: Path, fresh_redis_server: RedisServer) -> None:
@@ -245,3 +247,33 @@ def test_a_hung_cache_does_not_hold_up_acknowledgements(tmp_path: Path, fresh_re
     assert all(not isinstance(result, QuorumError) for result in results)
     # The cache is never a copy: the acknowledgement must not wait for it (here: not even two timeouts).
     assert waited < 2 * cache_timeout, f"6 events acknowledged after {waited:.1f} s with a hung cache"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "ReplicatedStore._adopt (used by reads that miss the index, and by scrub) takes min_redundancy "
+        "verified copies as proof that a blob was acknowledged, but a write reported failed can still land "
+        "everywhere (a backend slower than store.timeout, a connection reset after the backend stored the "
+        "object): the refused blob is then re-indexed as stored and served by the store (the HTTP reads "
+        "look in the log first, so the server does not serve it)"
+    ),
+)
+def test_a_write_refused_for_want_of_quorum_never_becomes_stored(tmp_path: Path) -> None:
+    backends = [LocalStore(tmp_path / "a", name="a"), LocalStore(tmp_path / "b", name="b")]
+    store = ReplicatedStore(
+        backends, StoreIndex(open_database(f"sqlite:///{tmp_path}/stave.db")), min_redundancy=2, timeout=1e-6
+    )
+    try:
+        refused = signed_events(3_950_000, 1)[0]
+        [result] = store.put_events([refused])
+        assert isinstance(result, QuorumError), result  # the caller is told: not stored
+        key = BlobKey.event(refused.id)
+        deadline = time.monotonic() + 10
+        while not all(backend.has(key) for backend in backends):  # the timed-out writes finish anyway
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(BlobNotFound):
+            store.get_event(refused.id)
+    finally:
+        store.close()

@@ -436,6 +436,7 @@ class Checked:
     lost: int = 0
     scrub_first: dict[str, Any] = field(default_factory=dict)
     log_verify: str = ""
+    scrub_passes: int = 0
     online_seconds: float = 0.0
     offline_seconds: float = 0.0
 
@@ -447,6 +448,7 @@ class Checked:
             "proofs_verified": self.proofs_verified,
             "unacknowledged_in_log": self.unacknowledged_in_log,
             "first_scrub": self.scrub_first,
+            "scrub_passes": self.scrub_passes,
             "check_online_seconds": round(self.online_seconds, 2),
             "check_offline_seconds": round(self.offline_seconds, 2),
         }
@@ -505,10 +507,18 @@ def check_offline(
         "verdict": first.verdict,
         **{column: first.total(column) for column in ("missing", "corrupt", "unavailable", "repaired", "orphaned")},
     }
-    final = scrub(data_dir, env) if expect_repair else first
+    passes = [first]
+    # Repair, then a pass that must find nothing left. A third pass is allowed for copies of blobs a
+    # pass re-indexed (found at quorum on the backends but not in the index): scrub checks those
+    # only on its next pass. Writes reported failed can leave such copies (a timeout, a reset).
+    while expect_repair and (len(passes) == 1 or (len(passes) == 2 and passes[-1].total("repaired"))):
+        passes.append(scrub(data_dir, env))
+    checked.scrub_passes = len(passes)
+    final = passes[-1]
     assert final.returncode == 0, final.output
     for column in ("missing", "corrupt", "unavailable"):
-        assert final.total(column) == 0, f"scrub found {column} copies:\n{final.output}\nbefore:\n{first.output}"
+        before = "\n".join(earlier.output for earlier in passes[:-1])
+        assert final.total(column) == 0, f"scrub found {column} copies:\n{final.output}\nbefore:\n{before}"
     assert final.total("orphaned") <= allowed_orphans, final.output
     if not expect_repair:
         assert first.total("repaired") == 0, first.output
