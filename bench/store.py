@@ -212,6 +212,7 @@ def _with_servers(
         )
         sample = _events(2_000_000, 1)[0]
         cached.put_event(sample)
+        cached.flush()  # the cache fills behind the acknowledgement
         raw_client = redis_py.Redis.from_url(redis_server.url)
         raw_key = f"stave:events:{sample.id}"
         key = BlobKey.event(sample.id)

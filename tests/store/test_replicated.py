@@ -149,6 +149,7 @@ def test_cache_is_filled_never_counted_and_verified(tmp_path: Path) -> None:
     store = make(tmp_path, cache=cache)
     signed = event(40)
     store.put_event(signed)
+    store.flush()  # the cache fills behind the acknowledgement
     key = BlobKey.event(signed.id)
     assert cache.objects[key] == signed.canonical_bytes()
     cache.objects[key] = event(41).canonical_bytes()  # a poisoned cache entry is refused
@@ -162,6 +163,7 @@ def test_batch_reads(tmp_path: Path) -> None:
     store = make(tmp_path, cache=cache)
     signed = [event(50 + i) for i in range(6)]
     store.put_events(signed)
+    store.flush()
     cache.objects.clear()
     store.put_event(signed[0])  # duplicate: no cache fill, it was already stored
     ids = [e.id for e in signed] + [event(99).id]
@@ -169,6 +171,7 @@ def test_batch_reads(tmp_path: Path) -> None:
     for one in signed:
         assert found[one.id] == one.canonical_bytes()
     assert isinstance(found[event(99).id], BlobNotFound)
+    store.flush()
     assert len(cache.objects) == 6  # read-through filled the cache
 
 

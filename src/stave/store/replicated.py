@@ -17,6 +17,7 @@ next is tried, and the bad ones are repaired from the good bytes (read-repair).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import logging
@@ -177,6 +178,72 @@ class _IndexWriter:
                 self._condition.notify_all()
 
 
+class _CacheFiller:
+    """Fills the cache off the acknowledgement path, on its own thread.
+
+    The cache is never a copy, so no writer or reader waits for it: a hung or refusing cache
+    costs this thread its timeouts, not every event of a group commit. New blobs go in one
+    ``put_many`` (one pipeline for Redis), read-through copies by ``fill``. Past
+    ``max_pending`` queued blobs the oldest are dropped: a cache that cannot keep up only
+    misses, and memory stays bounded.
+    """
+
+    def __init__(self, cache: BlobStore, *, max_pending: int = 10_000) -> None:
+        self._cache = cache
+        self._max_pending = max_pending
+        self._queue: collections.deque[tuple[bool, BlobKey, bytes]] = collections.deque()
+        self._busy = False
+        self._closed = False
+        self.dropped = 0
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="stave-store-cache", daemon=True)
+        self._thread.start()
+
+    def submit(self, items: Iterable[tuple[BlobKey, bytes]], *, read: bool = False) -> None:
+        with self._condition:
+            if self._closed:
+                return
+            self._queue.extend((read, key, data) for key, data in items)
+            while len(self._queue) > self._max_pending:
+                self._queue.popleft()
+                self.dropped += 1
+            self._condition.notify()
+
+    def flush(self) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._queue and not self._busy)
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._queue.clear()
+            self._condition.notify_all()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._queue or self._closed)
+                if self._closed:
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+                self._busy = True
+            try:
+                writes = [(key, data, BlobInfo()) for read, key, data in batch if not read]
+                if writes:
+                    with contextlib.suppress(Exception):
+                        self._cache.put_many(writes)
+                for read, key, data in batch:
+                    if read:
+                        with contextlib.suppress(Exception):
+                            self._cache.fill(key, data)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+
+
 def _info(event: Event) -> BlobInfo:
     return BlobInfo(event_type=event.type.name, author=event.author, created_at=event.created_at)
 
@@ -211,6 +278,7 @@ class ReplicatedStore:
         self.temp_dir = temp_dir
         self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * len(names)), thread_name_prefix="stave-store")
         self._index_writer = _IndexWriter(index)
+        self._cache_filler = _CacheFiller(cache) if cache is not None else None
 
     @classmethod
     def from_urls(
@@ -288,10 +356,8 @@ class ReplicatedStore:
         # Acknowledged: the quorum of durable copies is the truth. The index rows follow in the
         # background, batched (readers see them at once through the writer's pending map).
         self._index_writer.submit(entries)
-        if self.cache is not None:
-            for key, data, _ in new:
-                if isinstance(results[key], PutResult):
-                    self._quietly(self.cache.put, key, data, BlobInfo())
+        if self._cache_filler is not None:  # the cache fills behind the acknowledgement, never before it
+            self._cache_filler.submit((key, data) for key, data, _ in new if isinstance(results[key], PutResult))
         return results
 
     def _write_everywhere(
@@ -340,8 +406,10 @@ class ReplicatedStore:
         return blob if blob is not None else self._adopt(key)
 
     def flush(self) -> None:
-        """Wait until every acknowledged blob's index rows are written."""
+        """Wait until every acknowledged blob's index rows, and the cache fills queued so far, are written."""
         self._index_writer.flush()
+        if self._cache_filler is not None:
+            self._cache_filler.flush()
 
     def _adopt(self, key: BlobKey) -> StoredBlob | None:
         """Find a blob the index does not know on the backends themselves, and index it.
@@ -425,8 +493,8 @@ class ReplicatedStore:
             else:
                 if bad:
                     self._executor.submit(self._repair, key, data, bad)
-                if self.cache is not None:
-                    self._quietly(self.cache.fill, key, data)
+                if self._cache_filler is not None:
+                    self._cache_filler.submit([(key, data)], read=True)
                 return data
         reasons = "; ".join(errors)
         if any(state == "corrupt" for _, state in bad):
@@ -631,6 +699,8 @@ class ReplicatedStore:
 
     def close(self) -> None:
         self._index_writer.close()
+        if self._cache_filler is not None:
+            self._cache_filler.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         for backend in [*self.durable, *(b for b in (self.cache, self.archive) if b is not None)]:
             with contextlib.suppress(Exception):
