@@ -28,7 +28,7 @@ its SQLite table, and a REQ round trip for a sample), so neither is measured dro
 The relay's configuration: ``nostr-relay serve --use-uvicorn`` (one process, like ``stave
 serve``), the validators of its default configuration, NIP-05 verification off (it would reach
 the network), logging at WARNING. stave runs as in ``bench/server.py`` (embedded defaults, rate
-limits raised). ``STAVE_BENCH_PEER_EVENTS`` sets the events per run (default 2,000; 10,000
+limits raised). ``STAVE_BENCH_PEER_EVENTS`` sets the events per run (default 1,000; 10,000
 with ``STAVE_BENCH_FULL=1``).
 """
 
@@ -75,7 +75,7 @@ from bench.server import Round, _sign_in_parallel
 from stave.event import event_id, loads
 
 FULL = os.environ.get("STAVE_BENCH_FULL") == "1"
-EVENTS = int(os.environ.get("STAVE_BENCH_PEER_EVENTS", "10000" if FULL else "2000"))
+EVENTS = int(os.environ.get("STAVE_BENCH_PEER_EVENTS", "10000" if FULL else "1000"))
 CLIENTS = (1, 4, 16, 32)
 ROUNDS = 2
 SUBJECTS = ("peer", "single", "batch")
@@ -365,21 +365,23 @@ def run(
         finally:
             relay.stop()
         stored_peer = relay.stored_ids()
-    figures["check"] = {
-        "stave_acknowledged": len(acked_stave),
-        "stave_stored": len(acked_stave & stored_stave),
-        "peer_acknowledged": len(set(acked_peer)),
-        "peer_stored": len(set(acked_peer) & stored_peer),
-        "peer_req_sample": len(sample),
-        "peer_req_served": len(served_peer),
-    }
-    check = figures["check"]
-    if check["stave_stored"] != check["stave_acknowledged"] or check["peer_stored"] != check["peer_acknowledged"]:
-        raise RuntimeError(f"acknowledged events missing from storage: {check}")
-    if check["peer_req_served"] != check["peer_req_sample"]:
-        raise RuntimeError(f"nostr-relay does not serve events it stored: {check}")
-    figures["phases"] = {f"{subject}_{count}": _summarise(runs) for (subject, count), runs in results.items()}
-    return _report(console, figures)
+        figures["check"] = {
+            "stave_acknowledged": len(acked_stave),
+            "stave_stored": len(acked_stave & stored_stave),
+            "peer_acknowledged": len(set(acked_peer)),
+            "peer_stored": len(set(acked_peer) & stored_peer),
+            "peer_req_sample": len(sample),
+            "peer_req_served": len(served_peer),
+        }
+        check = figures["check"]
+        if check["stave_stored"] != check["stave_acknowledged"] or check["peer_stored"] != check["peer_acknowledged"]:
+            raise RuntimeError(f"acknowledged events missing from storage: {check}")
+        if check["peer_req_served"] != check["peer_req_sample"]:
+            raise RuntimeError(f"nostr-relay does not serve events it stored: {check}")
+        figures["phases"] = {f"{subject}_{count}": _summarise(runs) for (subject, count), runs in results.items()}
+        records = _report(console, figures)
+        console.print("removing the servers' data (tens of thousands of small files)")
+    return records
 
 
 def _summarise(runs: list[Measured]) -> dict[str, Any]:
