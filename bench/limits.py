@@ -37,8 +37,8 @@ from tests.store.events import event
 from bench.harness import RESULTS, Record, compare, write_results
 
 FSYNC_FILES = 200  # files written and fsynced one by one
-SYNCFS_BATCHES = 20  # batches of SYNCFS_BATCH files, one syncfs each
-SYNCFS_BATCH = 100
+SYNCFS_BATCHES = 10  # batches of SYNCFS_BATCH files, one syncfs each
+SYNCFS_BATCH = 512  # the largest group commit (server.max_batch)
 REDIS_OPS = 2_000  # round trips of each of SET and GET
 
 

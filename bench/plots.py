@@ -32,6 +32,7 @@ from bench.harness import RESULTS, SUMMARY, Record
 
 PERFORMANCE_DOC = RESULTS.parent.parent / "docs" / "performance.md"
 _SECTION = re.compile(r"(<!-- summary:start -->\n).*?(<!-- summary:end -->)", re.DOTALL)
+_LIMITS_SECTION = re.compile(r"(<!-- limits:start -->\n).*?(<!-- limits:end -->)", re.DOTALL)
 
 SUBJECTS = {
     "single": "stave POST /events",
@@ -155,8 +156,19 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def limits_table(limits: dict[str, Any]) -> str:
+    """The stave figures beside the limits that bound them (``limits.json``), as a Markdown table."""
+    lines = ["| stave figure (benchmark) | value | bounded by | limit | share |", "| --- | --- | --- | --- | --- |"]
+    for item in limits["figures"]["pairs"]:
+        lines.append(
+            f"| {item['figure']} (`{item['from']}`) | {_number(item['value'])} {item['unit']} | {item['limit']} | "
+            f"{_number(item['limit_value'])} {item.get('limit_unit', item['unit'])} | {item['share']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def update_doc(doc: Path = PERFORMANCE_DOC) -> bool:
-    """Rewrite the summary section of the performance doc from ``summary.json``; False if it has none."""
+    """Rewrite the generated sections of the performance doc from the results; False if it has none."""
     if not doc.exists() or not SUMMARY.exists():
         return False
     text = doc.read_text()
@@ -164,7 +176,12 @@ def update_doc(doc: Path = PERFORMANCE_DOC) -> bool:
         return False
     table = summary_table(json.loads(SUMMARY.read_text()))
     body = f"Machine: {_machine()}; the machine is shared, so figures vary from run to run.\n\n{table}\n"
-    doc.write_text(_SECTION.sub(lambda match: match.group(1) + body + match.group(2), text, count=1))
+    text = _SECTION.sub(lambda match: match.group(1) + body + match.group(2), text, count=1)
+    limits = _load("limits")
+    if limits is not None:
+        pairs = f"Measured {limits['measured_at']}.\n\n{limits_table(limits)}\n"
+        text = _LIMITS_SECTION.sub(lambda match: match.group(1) + pairs + match.group(2), text, count=1)
+    doc.write_text(text)
     return True
 
 
