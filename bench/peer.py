@@ -11,7 +11,8 @@ log (SQLite, ``synchronous=FULL``) before it answers.
 Goal (issue 7): stave ingests at least 3x the peer's events/s at 32 concurrent clients, with
 that stronger durability. Also reported: CPU seconds per 1,000 events of each server process and
 of the load generator (this process), from /proc, and p50/p90/p99 latencies; at 1, 4, 16 and 32
-clients; stave's batch endpoint for the record (the peer has no batch).
+clients; stave's batch endpoint for the record (the peer has no batch; no more batch requests
+at once than the run has batches: a 1,000-event run is 10 requests, so at most 10 clients).
 
 Method: both servers run at once on this machine, each as its own process on a free 127.0.0.1
 port with its data in a temp dir. Every round feeds each subject the same number of new
@@ -82,7 +83,7 @@ SUBJECTS = ("peer", "single", "batch")
 DESCRIPTIONS = {
     "peer": "nostr-relay, WebSocket EVENT",
     "single": "stave POST /events",
-    "batch": f"stave POST /events:batch ({BATCH} per request)",
+    "batch": f"stave POST /events:batch ({BATCH} per request, at most one per {BATCH} events at once)",
 }
 EVENT_BYTES = 365  # the size of bench/server.py's vote events, which the notes are padded to
 NOSTR_AUTHORS = [coincurve.PrivateKey(hashlib.sha256(b"peer bench author %d" % i).digest()) for i in range(16)]
@@ -303,11 +304,19 @@ def _stave_ids(url: str) -> set[str]:
 # --- the run ----------------------------------------------------------------------------------
 
 
+def _batch_clients(clients: int, events: int) -> int:
+    """Concurrent batch requests: no more than the run has batches (1,000 events are 10 requests of 100)."""
+    return min(clients, math.ceil(events / BATCH))
+
+
 def run(
     console: Console, *, events: int = EVENTS, clients: tuple[int, ...] = CLIENTS, rounds: int = ROUNDS
 ) -> list[Record]:
     need = sum(math.ceil(events / c) * c for c in clients) * rounds
-    need_batch = sum(math.ceil(events / BATCH / c) * c * BATCH for c in clients) * rounds
+    need_batch = (
+        sum(math.ceil(events / BATCH / _batch_clients(c, events)) * _batch_clients(c, events) * BATCH for c in clients)
+        * rounds
+    )
     started = time.perf_counter()
     notes = Events(_sign_in_parallel(_notes, 0, need, max(1, os.cpu_count() or 1)))
     votes = Events(signed_votes(0, need + need_batch))
@@ -345,7 +354,11 @@ def run(
                             else:
                                 before = thread_cpu(server.process.pid)
                                 result = feed_stave(
-                                    server, stave_clients[:count], votes, events, batch=subject == "batch"
+                                    server,
+                                    stave_clients[: _batch_clients(count, events) if subject == "batch" else count],
+                                    votes,
+                                    events,
+                                    batch=subject == "batch",
                                 )
                                 if count == max(clients):  # where stave's CPU goes, by thread (last round kept)
                                     threads = by_thread(server.process.pid, before, result.events)
