@@ -62,14 +62,15 @@ class MembershipRow:
 
 @dataclass
 class Extract:
-    """Rows an event states, in document order; ``touches`` are (node id, how) pairs."""
+    """Rows an event states, in document order; ``touches`` are (node id, how) pairs, each once."""
 
     event_id: str
     nodes: list[NodeRow] = field(default_factory=list)
     edges: list[EdgeRow] = field(default_factory=list)
     memberships: list[MembershipRow] = field(default_factory=list)
-    touches: list[tuple[str, str]] = field(default_factory=list)
+    touches: dict[tuple[str, str], None] = field(default_factory=dict)  # an ordered set
     _stated: set[str] = field(default_factory=set)
+    _membership_index: dict[str, int] = field(default_factory=dict)
 
     def node(self, kind: str, given: Any, path: str, name: Any, altnames: Any = None, **attrs: Any) -> str:
         node_id = given if isinstance(given, str) and given else derived_id(kind, self.event_id, path)
@@ -85,7 +86,7 @@ class Extract:
         self.edges.append(EdgeRow(edge_id(self.event_id, path, rel, discriminator), src, rel, dst, **extra))
 
     def touch(self, node_id: str, how: str) -> None:
-        self.touches.append((node_id, how))
+        self.touches[node_id, how] = None
 
 
 def _objects(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
@@ -254,12 +255,15 @@ def _track(out: Extract, track: Mapping[str, Any], path: str) -> str:
 
 def _bundle_membership(out: Extract, group_id: str, person_id: str, roles: list[str]) -> None:
     """One membership per group and person per bundle (dates unknown), roles from every track."""
-    membership_id = edge_id(out.event_id, "", "membership", f"{group_id}\n{person_id}")
-    for index, row in enumerate(out.memberships):
-        if row.membership_id == membership_id:
-            merged = row.roles + tuple(role for role in roles if role not in row.roles)
-            out.memberships[index] = MembershipRow(membership_id, group_id, person_id, merged, None, None)
-            return
+    key = f"{group_id}\n{person_id}"
+    index = out._membership_index.get(key)
+    if index is not None:
+        row = out.memberships[index]
+        merged = row.roles + tuple(role for role in roles if role not in row.roles)
+        out.memberships[index] = MembershipRow(row.membership_id, group_id, person_id, merged, None, None)
+        return
+    out._membership_index[key] = len(out.memberships)
+    membership_id = edge_id(out.event_id, "", "membership", key)
     out.memberships.append(MembershipRow(membership_id, group_id, person_id, tuple(dict.fromkeys(roles)), None, None))
 
 

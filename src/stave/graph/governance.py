@@ -28,6 +28,13 @@ from stave.graph.names import name_list
 __all__ = ["apply"]
 
 _C = tables.claims.c
+_CLAIM = select(tables.claims).where(_C.claim_id == bindparam("claim_id"))
+# One live vote per voter and claim: a later VOTE replaces the earlier one (same SQL on both databases).
+_UPSERT_VOTE = (
+    'INSERT INTO graph_votes (claim_id, voter, vote, "at", event_id, seq) VALUES ({m}, {m}, {m}, {m}, {m}, {m}) '
+    'ON CONFLICT (claim_id, voter) DO UPDATE SET vote = excluded.vote, "at" = excluded."at", '
+    "event_id = excluded.event_id, seq = excluded.seq"
+)
 
 
 def apply(batch: Batch, entry: Applied) -> None:
@@ -46,7 +53,7 @@ def apply(batch: Batch, entry: Applied) -> None:
 def _claim(batch: Batch, claim_id: Any) -> tuple[rules.Claim, Any] | None:
     if not isinstance(claim_id, str):
         return None
-    row = batch.connection.execute(select(tables.claims).where(_C.claim_id == claim_id)).first()
+    row = batch.connection.execute(_CLAIM, {"claim_id": claim_id}).first()
     if row is None:
         return None
     claim = rules.Claim(
@@ -208,9 +215,11 @@ def _vote(batch: Batch, entry: Applied) -> None:
     if value not in ("yes", "no", "abstain"):
         batch.reject(entry, "malformed", f"vote must be yes, no or abstain, got {value!r}")
         return
-    row = {"vote": value, "at": entry.log_time, "event_id": entry.event_id, "seq": entry.seq}
-    statement = batch.database.insert(tables.votes).values(claim_id=claim.claim_id, voter=entry.author, **row)
-    batch.connection.execute(statement.on_conflict_do_update(index_elements=["claim_id", "voter"], set_=row))
+    marker = "?" if batch.connection.dialect.paramstyle == "qmark" else "%s"
+    batch.connection.exec_driver_sql(
+        _UPSERT_VOTE.format(m=marker),
+        (claim.claim_id, entry.author, value, entry.log_time, entry.event_id, entry.seq),
+    )
 
 
 def _like(batch: Batch, entry: Applied) -> None:
