@@ -12,8 +12,9 @@ in the cursor and is the only clock governance sees. Nothing here reads the wall
 the cursor's ``updated_at``, which is for operators and is not part of the digest.
 
 A batch buffers the rows content events state and writes them with one multi-row statement per
-table; governance events (:mod:`stave.graph.governance`) write directly after the buffer is
-flushed, so every event sees the state every earlier event left, whatever the batch split.
+table; governance events (:mod:`stave.graph.governance`) write directly, reading nodes from the
+buffer and the database, and a FINALIZE writes the buffer out first, so every event sees the
+state every earlier event left, whatever the batch split (the property tests check this).
 """
 
 from __future__ import annotations
