@@ -1014,10 +1014,13 @@ def _size(name: str, result: Any) -> int:
 def run(console: Console, *, releases: int = RELEASES, calls: int = CALLS) -> list[Record]:
     params = Params(releases)
     started = time.perf_counter()
-    events = dataset(console, params)
+    generated = dataset(console, params)
+    # The log keeps one entry per event id: a vote cast twice alike is the same event.
+    events = list({event.id: event for event in generated}.values())
     figures: dict[str, Any] = {
         "params": {**asdict(params), "groups": params.groups, "labels": params.labels, "claims": params.claims},
         "events": len(events),
+        "duplicates_generated": len(generated) - len(events),
         "event_types": {t: sum(1 for e in events if e.type == t) for t in sorted({e.type for e in events})},
         "event_bytes": sum(len(e.data) for e in events),
         "source": SOURCES[SOURCE],
