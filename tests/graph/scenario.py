@@ -73,6 +73,11 @@ def events() -> tuple[Event, ...]:
     out += [_bundle(1, T0, "ringo", "Ringo Starr"), _bundle(2, T0 + 1, "starkey", "Richard Starkey")]
     conflict = {"group_id": "group-band", "member": {"person_id": "label-2", "name": "Not A Label"}}
     out.append(sign("ADD_MEMBER", T0 + 2, conflict, BOB))  # names a label as a person: recorded, kind kept
+    joined = {"group_id": "group-band", "member": {"person_id": "keys", "name": "Keys", "roles": ["Organ"]}}
+    out.append(sign("ADD_MEMBER", T0 + 3, {**joined, "joined_date": "1980"}, BOB))
+    out.append(sign("REMOVE_MEMBER", T0 + 4, {"group_id": "group-band", "person_id": "keys", "left_date": "1985"}, BOB))
+    # the bassist is a member through both bundles (dates unknown): leaving ends both memberships
+    out.append(sign("REMOVE_MEMBER", T0 + 5, {"group_id": "group-band", "person_id": "bassist", "left_date": "1990"}))
     rename = sign(
         "ADD_CLAIM",
         T0 + 10,

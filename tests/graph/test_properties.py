@@ -67,6 +67,12 @@ def test_the_scenario_exercises_governance() -> None:
             assert graph.node(world.graph, "starkey")["id"] == "starkey"  # type: ignore[index]  # split restored it
             rules = {r["rule"] for r in graph.rejections(world.graph)}
             assert {"premature", "not-open", "unknown-node", "kind-conflict"} <= rules
+            band = graph.members(world.graph, "group-band", at="1983")
+            assert band is not None
+            assert {"keys", "bassist"} <= {m["id"] for m in band["members"]}
+            band = graph.members(world.graph, "group-band", at="1995")
+            assert band is not None
+            assert not {"keys", "bassist"} & {m["id"] for m in band["members"]}
             parent = graph.label_releases(world.graph, "label-parent")
             assert parent is not None
             assert [s["id"] for s in parent["sub_labels"]] == ["label-1", "label-2"]
