@@ -57,7 +57,9 @@ def test_the_checker_catches_a_lost_moved_or_unacknowledged_event(tmp_path: Path
         assert len(outcome.acknowledged) == 64
         check_online(server.url, outcome)
 
-        moved = dataclasses.replace(outcome.attempts[0], seq=outcome.attempts[0].seq + 1000)  # type: ignore[operator]
+        first_seq = outcome.attempts[0].seq
+        assert first_seq is not None
+        moved = dataclasses.replace(outcome.attempts[0], seq=first_seq + 1000)
         with pytest.raises(AssertionError, match="missing or moved"):
             check_online(server.url, Outcome(outcome.sent, [moved, *outcome.attempts[1:]]))
         lost_id = signed_events(1_059_999, 1)[0]  # acknowledged (say), never stored

@@ -379,7 +379,7 @@ def read_log(url: str) -> list[dict[str, Any]]:
             after = page[-1]["seq"]
 
 
-def check_reads(url: str, expected: dict[str, bytes], *, workers: int = 8) -> dict[str, int]:
+def check_reads(url: str, expected: dict[str, bytes], *, workers: int = 8) -> dict[int, int]:
     """GET every event: the answer is exactly the submitted bytes, verified here, or an error status.
 
     Never a wrong event. Returns the count per status (200 when served)."""
