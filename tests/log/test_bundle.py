@@ -14,7 +14,7 @@ import pytest
 
 from stave.anchor import WitnessLedger
 from stave.db import open_database
-from stave.errors import ProofError
+from stave.errors import IntegrityError, ProofError
 from stave.log.anchoring import Anchoring
 from stave.log.bundle import verify_bundle
 from stave.log.note import Signer
@@ -177,3 +177,19 @@ def test_signer_key_file_is_made_once_0600_and_tied_to_its_origin(tmp_path: Path
     assert load_or_create_signer(path, "a.example/log").verifier_key() == first.verifier_key()
     with pytest.raises(Exception, match="cannot change"):
         load_or_create_signer(path, "b.example/log")
+
+
+def test_a_damaged_stored_node_is_a_server_fault_not_a_bad_bundle(service: LogService) -> None:
+    """The service checks what it serves against the signed root: a flipped node hash in the
+    database is refused as an integrity fault (a 503 over HTTP), never handed out as a proof."""
+    _anchored_bundle(service)
+    from sqlalchemy import update
+
+    from stave.db.schema import log_nodes
+
+    with service.log.database.write() as connection:
+        for (key,) in connection.exec_driver_sql("SELECT node FROM log_nodes").all():
+            connection.execute(update(log_nodes).where(log_nodes.c.node == key).values(hash=b"\xff" * 32))
+    service.log._frontier = None  # the sequencer's cache of the frontier does not see the edit
+    with pytest.raises(IntegrityError, match="stave log verify"):
+        service.bundle(event(3).id)

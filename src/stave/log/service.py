@@ -7,20 +7,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from stave.errors import BlobNotFound, ProofError, StaveError
+from stave.errors import BlobNotFound, IntegrityError, ProofError, StaveError
 from stave.event import Event
+from stave.log import merkle
 from stave.log.anchoring import Anchoring
 from stave.log.bundle import BUNDLE_VERSION, encode_hashes
 from stave.log.note import Signer
-from stave.log.sequencer import Log
+from stave.log.sequencer import Log, event_leaf
 from stave.store import QuorumError, ReplicatedStore
 
 __all__ = ["Added", "LogService", "load_or_create_signer"]
@@ -110,9 +112,15 @@ class LogService:
             raise ProofError(f"no published checkpoint covers log index {seq} yet: publish one or wait")
         event = orjson.loads(self.store.get_event(event_id))
         proof = self.log.inclusion_proof(seq, checkpoint.size)
+        # Served proofs are checked first against the signed roots (O(log n) hashes): a damaged
+        # stored node must be a clear server-side fault, not a bundle every client rejects.
+        with _served_proof(f"inclusion of log index {seq} in the checkpoint of size {checkpoint.size}"):
+            merkle.verify_inclusion(event_leaf(event_id), seq, checkpoint.size, proof, checkpoint.root)
         anchors = []
         for receipt, anchored in self.anchoring.receipts_from(checkpoint.size):
             consistency = self.log.consistency_proof(checkpoint.size, anchored.size)
+            with _served_proof(f"consistency of the checkpoints of sizes {checkpoint.size} and {anchored.size}"):
+                merkle.verify_consistency(checkpoint.size, anchored.size, checkpoint.root, anchored.root, consistency)
             anchors.append(
                 {
                     "receipt": receipt.to_dict(),
@@ -141,3 +149,13 @@ class LogService:
         self.store.close()
         for ledger in self.anchoring.ledgers:
             ledger.close()
+
+
+@contextlib.contextmanager
+def _served_proof(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ProofError as exc:
+        raise IntegrityError(
+            f"the log's stored tree nodes do not prove the {what} ({exc}): run `stave log verify`"
+        ) from exc
