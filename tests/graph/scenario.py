@@ -78,6 +78,8 @@ def events() -> tuple[Event, ...]:
     out.append(sign("REMOVE_MEMBER", T0 + 4, {"group_id": "group-band", "person_id": "keys", "left_date": "1985"}, BOB))
     # the bassist is a member through both bundles (dates unknown): leaving ends both memberships
     out.append(sign("REMOVE_MEMBER", T0 + 5, {"group_id": "group-band", "person_id": "bassist", "left_date": "1990"}))
+    nobody = {"subject": {"kind": "person", "id": "nobody"}, "changes": [{"op": "set", "field": "name", "value": "X"}]}
+    out.append(sign("ADD_CLAIM", T0 + 6, nobody, CAROL))  # names a node the log does not hold: unknown-node
     rename = sign(
         "ADD_CLAIM",
         T0 + 10,

@@ -35,7 +35,7 @@ def test_project_digest_rebuild_and_reconcile(data: str) -> None:
     assert int(first, 16) >= 0
     rebuilt = stave("--data-dir", data, "project", "rebuild", "graph")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert rebuilt.stdout.decode().strip() == f"rebuilt graph: 16 entries, digest {first}"
+    assert rebuilt.stdout.decode().strip() == f"rebuilt graph: 27 entries, digest {first}"
     tables = stave("--data-dir", data, "project", "digest", "--tables").stdout.decode().splitlines()
     assert tables[0] == first
     assert any(line.startswith("graph_nodes ") for line in tables[1:])
@@ -75,8 +75,13 @@ def test_queries(data: str) -> None:
     assert RINGO in {m["id"] for m in members["members"]}
     collaborators = _json("--data-dir", data, "query", "collaborators", PAUL, "--depth", "1")
     assert {c["hops"] for c in collaborators["collaborators"]} == {1}
-    claims = _json("--data-dir", data, "query", "claims")
-    assert {c["kind"] for c in claims} == {"claim", "split"}
+    claims = _json("--data-dir", data, "query", "claims", "--status", "all")
+    assert {(c["kind"], c["status"]) for c in claims} == {
+        ("claim", "accepted"),
+        ("claim", "withdrawn"),
+        ("merge", "accepted"),
+        ("split", "accepted"),
+    }
     refused = _json("--data-dir", data, "query", "rejections")
     assert "distributor-not-allowed" in {r["rule"] for r in refused}  # the example's rewards: nobody may pay
     assert _json("--data-dir", data, "query", "rewards") == []

@@ -13,18 +13,18 @@ def test_log_end_to_end(tmp_path: Path) -> None:
     added = stave("--data-dir", data, "log", "add", str(EXAMPLES / "all.jsonl"))
     assert added.returncode == 0, added.stderr
     lines = added.stdout.decode().split("\n")[:-1]
-    assert [int(line.split()[0]) for line in lines] == list(range(16))
+    assert [int(line.split()[0]) for line in lines] == list(range(27))
     vote_seq, vote_id = lines[8].split()
     again = stave("--data-dir", data, "log", "add", str(EXAMPLES / "08_vote.json"))
     assert again.stdout.decode().strip() == f"{vote_seq} {vote_id}"  # the original position
 
     checkpoint = stave("--data-dir", data, "log", "checkpoint").stdout.decode()
-    assert checkpoint.splitlines()[:2] == ["stave.local/log", "16"]
+    assert checkpoint.splitlines()[:2] == ["stave.local/log", "27"]
     vkey = stave("--data-dir", data, "log", "vkey").stdout.decode().strip()
     assert vkey.startswith("stave.local/log+")
 
     inclusion = json.loads(stave("--data-dir", data, "log", "prove", "--inclusion", vote_id).stdout)
-    assert (inclusion["log_index"], inclusion["tree_size"]) == (8, 16)
+    assert (inclusion["log_index"], inclusion["tree_size"]) == (8, 27)
     consistency = json.loads(stave("--data-dir", data, "log", "prove", "--consistency", "3", "16").stdout)
     assert consistency["old_size"] == 3
     assert consistency["hashes"]
@@ -59,7 +59,7 @@ def test_log_end_to_end(tmp_path: Path) -> None:
 
     verify = stave("--data-dir", data, "log", "verify")
     assert verify.returncode == 0
-    assert "ok: 16 entries" in verify.stdout.decode()
+    assert "ok: 27 entries" in verify.stdout.decode()
 
 
 def test_log_verify_reports_a_corrupted_node(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ def test_put_get_health_scrub(tmp_path: Path) -> None:
     put = stave("--data-dir", data_dir, "store", "put", str(EXAMPLES / "all.jsonl"), env=ENV)
     assert put.returncode == 0, put.stderr
     lines = put.stdout.decode().splitlines()
-    assert len(lines) == 16
+    assert len(lines) == 27
     assert all(line.startswith("stored ") for line in lines)
     event_id = lines[8].split()[1]
     again = stave("--data-dir", data_dir, "store", "put", str(EXAMPLES / "08_vote.json"), env=ENV)

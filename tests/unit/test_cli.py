@@ -89,7 +89,7 @@ def test_verify_reports_each_line_and_exits_1(tmp_path: Path) -> None:
 def test_verify_all_examples() -> None:
     result = stave("event", "verify", str(EXAMPLES / "all.jsonl"), *map(str, sorted(EXAMPLES.glob("[0-9]*.json"))))
     assert result.returncode == 0, result.stdout
-    assert len(result.stdout.splitlines()) == 32
+    assert len(result.stdout.splitlines()) == 54
 
 
 def test_validate_names_the_path(tmp_path: Path) -> None:
