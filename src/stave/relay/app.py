@@ -28,7 +28,7 @@ from stave.errors import JSONError
 from stave.event import loads
 from stave.event.strictjson import JsonLimits
 from stave.server.access import Access
-from stave.server.limits import install_request_limits
+from stave.server.limits import install_request_limits, read_body
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
 
@@ -64,18 +64,6 @@ def create_relay(settings: Settings, config: RelayConfig) -> FastAPI:
     install_problem_handlers(app)
     install_request_limits(app)  # the servers' header-size, control-character and content-coding limits
     install_request_ids(app)
-
-    async def read_body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Problem(413, "invalid", f"body is {declared} bytes, the limit is {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(413, "invalid", f"body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def forward(request: Request, body: bytes, *, sign: bool) -> Response:
         # The target as sent, still percent-encoded: what gets signed and forwarded (url.path is decoded).

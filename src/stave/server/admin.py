@@ -25,6 +25,7 @@ from stave.db import Database
 from stave.db.schema import label_configs, relays
 from stave.errors import JSONError
 from stave.event.strictjson import JsonLimits, loads
+from stave.server.limits import read_body
 from stave.server.problems import Problem
 
 __all__ = ["RelayRegistry", "install_admin_routes"]
@@ -107,9 +108,7 @@ def install_admin_routes(app: FastAPI) -> None:
         return app.state.stave.access.authorize(request, body, kinds=ADMIN)
 
     async def json_body(request: Request) -> tuple[bytes, Any]:
-        body = await request.body()
-        if len(body) > _MAX_CONFIG:
-            raise Problem(413, "invalid", f"body is over the limit of {_MAX_CONFIG} bytes")
+        body = await read_body(request, _MAX_CONFIG)  # refused before it is read whole
         try:  # strict: a configuration with a duplicate key would be stored as only one reading of it
             return body, loads(body, JsonLimits(max_bytes=_MAX_CONFIG))
         except JSONError as exc:

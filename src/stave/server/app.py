@@ -40,7 +40,7 @@ from stave.server import graph_routes, metrics
 from stave.server.access import Access
 from stave.server.admin import RelayRegistry, install_admin_routes
 from stave.server.ingest import Ingested, Ingestor
-from stave.server.limits import install_request_limits
+from stave.server.limits import install_request_limits, read_body
 from stave.server.logs import install_request_ids
 from stave.server.problems import Problem, install_problem_handlers
 from stave.store import ReplicatedStore
@@ -160,18 +160,6 @@ async def _anchor_loop(state: ServerState) -> None:
 def _routes(app: FastAPI, settings: Settings) -> None:
     policy = settings.event.policy()
 
-    async def _body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Problem(413, "invalid", f"body is {declared} bytes, the limit is {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(413, "invalid", f"body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def _json_content_type(request: Request, allowed: tuple[str, ...] = ("application/json",)) -> None:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in allowed:
@@ -204,7 +192,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     async def auth_credential(request: Request) -> Response:
         _json_content_type(request)
         try:  # strict, like events: a duplicate "counter" must not mean one thing here and another elsewhere
-            body = loads(await _body(request, 4096), JsonLimits(max_bytes=4096, max_depth=4))
+            body = loads(await read_body(request, 4096), JsonLimits(max_bytes=4096, max_depth=4))
         except JSONError as exc:
             raise Problem(400, "invalid", f"not strict JSON: {exc}") from None
         address = request.client.host if request.client else "unknown"
@@ -213,7 +201,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     @app.post("/events", tags=["events"], status_code=201, summary="Submit one signed event")
     async def post_event(request: Request) -> Response:
         _json_content_type(request)
-        data = await _body(request, policy.limits.max_bytes)
+        data = await read_body(request, policy.limits.max_bytes)
         app.state.stave.access.authorize(request, data)
         event = _admit(data)
         [result] = await _ingest([event])
@@ -226,7 +214,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     async def post_batch(request: Request) -> Response:
         _json_content_type(request, ("application/json", "application/x-ndjson", "application/jsonl"))
         state = app.state.stave
-        data = await _body(request, settings.server.max_batch_bytes)
+        data = await read_body(request, settings.server.max_batch_bytes)
         state.access.authorize(request, data)
         lines = _split_batch(data, policy.limits, settings.server.max_batch)
         if not lines:

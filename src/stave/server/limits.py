@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from stave.server.problems import Problem, problem_response
 
-__all__ = ["MAX_HEADER_BYTES", "install_request_limits", "refusal"]
+__all__ = ["MAX_HEADER_BYTES", "install_request_limits", "read_body", "refusal"]
 
 MAX_HEADER_BYTES: Final = 32 << 10
 
@@ -63,3 +63,18 @@ class _RequestLimits:
 def install_request_limits(app: FastAPI) -> None:
     """Install before the request-id middleware, so refusals are logged and counted like any answer."""
     app.add_middleware(_RequestLimits)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes: by its declared length before
+    anything is read, and while streaming when none is declared (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "invalid", f"body is {declared} bytes, the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "invalid", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
