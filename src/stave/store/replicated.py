@@ -17,7 +17,6 @@ next is tried, and the bad ones are repaired from the good bytes (read-repair).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import logging
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Generic, TypeVar
 
 from stave.db import Database
 from stave.errors import BackendUnavailable, BlobNotFound, IntegrityError, StorageError
@@ -106,114 +105,42 @@ class ScrubReport:
         )
 
 
-class _IndexWriter:
-    """Writes index rows after acknowledgement, in batches, on its own thread.
+T = TypeVar("T")
 
-    A put is acknowledged once its quorum of durable copies is written; the copies are the
-    truth and the index an accelerator that can be rebuilt from them (``ReplicatedStore._adopt``),
-    so its rows need not delay the caller. Until a row is written, ``pending`` answers for it,
-    so a reader sees its own writes at once. A failed batch is retried; rows lost with the
-    process are found again from the copies on the next read or scrub.
+
+class _BackgroundBatches(Generic[T]):
+    """Work done behind an acknowledgement, in batches, on one thread of its own.
+
+    ``submit`` queues items and returns at once; the thread takes everything queued and hands
+    it to ``_process``, which returns False to have the batch tried again shortly. ``flush``
+    waits until everything queued so far is processed.
     """
 
-    def __init__(self, index: StoreIndex) -> None:
-        self._index = index
-        self._queue: list[tuple[BlobKey, int, BlobInfo, list[CopyRecord]]] = []
-        self._pending: dict[BlobKey, StoredBlob] = {}
+    def __init__(self, name: str) -> None:
+        self._queue: list[T] = []
         self._busy = False
         self._closed = False
         self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="stave-store-index", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, entries: Sequence[tuple[BlobKey, int, BlobInfo, list[CopyRecord]]]) -> None:
-        if not entries:
-            return
-        with self._condition:
-            for key, size, info, copies in entries:
-                self._pending[key] = StoredBlob(key, size, info.created_at, {c.backend: c for c in copies})
-            self._queue.extend(entries)
-            self._condition.notify_all()
+    def _enqueue(self, items: Iterable[T]) -> None:  # called with the condition held
+        self._queue.extend(items)
+        self._condition.notify_all()
 
-    def pending(self, key: BlobKey) -> StoredBlob | None:
-        with self._condition:
-            return self._pending.get(key)
+    def _process(self, batch: list[T]) -> bool:
+        raise NotImplementedError
 
-    def pending_among(self, keys: Iterable[BlobKey]) -> dict[BlobKey, StoredBlob]:
-        with self._condition:
-            return {key: self._pending[key] for key in keys if key in self._pending}
+    def _done(self, batch: list[T]) -> None:  # called with the condition held, after success
+        """Hook for bookkeeping once a batch is processed."""
 
     def flush(self) -> None:
         with self._condition:
             self._condition.wait_for(lambda: not self._queue and not self._busy)
 
-    def close(self) -> None:
-        self.flush()
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: self._queue or self._closed)
-                if not self._queue:
-                    return
-                batch, self._queue = self._queue, []
-                self._busy = True
-            try:
-                self._index.record_stored(batch)
-            except Exception:  # the database is down: keep the rows, try again shortly
-                _log.exception("writing %d store index rows failed; retrying", len(batch))
-                time.sleep(0.5)
-                with self._condition:
-                    self._queue[:0] = batch
-                    self._busy = False
-                continue
-            with self._condition:
-                for key, *_ in batch:
-                    self._pending.pop(key, None)
-                self._busy = False
-                self._condition.notify_all()
-
-
-class _CacheFiller:
-    """Fills the cache off the acknowledgement path, on its own thread.
-
-    The cache is never a copy, so no writer or reader waits for it: a hung or refusing cache
-    costs this thread its timeouts, not every event of a group commit. New blobs go in one
-    ``put_many`` (one pipeline for Redis), read-through copies by ``fill``. Past
-    ``max_pending`` queued blobs the oldest are dropped: a cache that cannot keep up only
-    misses, and memory stays bounded.
-    """
-
-    def __init__(self, cache: BlobStore, *, max_pending: int = 10_000) -> None:
-        self._cache = cache
-        self._max_pending = max_pending
-        self._queue: collections.deque[tuple[bool, BlobKey, bytes]] = collections.deque()
-        self._busy = False
-        self._closed = False
-        self.dropped = 0
-        self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="stave-store-cache", daemon=True)
-        self._thread.start()
-
-    def submit(self, items: Iterable[tuple[BlobKey, bytes]], *, read: bool = False) -> None:
-        with self._condition:
-            if self._closed:
-                return
-            self._queue.extend((read, key, data) for key, data in items)
-            while len(self._queue) > self._max_pending:
-                self._queue.popleft()
-                self.dropped += 1
-            self._condition.notify()
-
-    def flush(self) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._queue and not self._busy)
-
-    def close(self) -> None:
+    def close(self, *, drain: bool = True) -> None:
+        if drain:
+            self.flush()
         with self._condition:
             self._closed = True
             self._queue.clear()
@@ -226,22 +153,106 @@ class _CacheFiller:
                 self._condition.wait_for(lambda: self._queue or self._closed)
                 if self._closed:
                     return
-                batch = list(self._queue)
-                self._queue.clear()
+                batch, self._queue = self._queue, []
                 self._busy = True
+            ok = False
             try:
-                writes = [(key, data, BlobInfo()) for read, key, data in batch if not read]
-                if writes:
-                    with contextlib.suppress(Exception):
-                        self._cache.put_many(writes)
-                for read, key, data in batch:
-                    if read:
-                        with contextlib.suppress(Exception):
-                            self._cache.fill(key, data)
+                ok = self._process(batch)
             finally:
                 with self._condition:
+                    if ok:
+                        self._done(batch)
+                    else:
+                        self._queue[:0] = batch
                     self._busy = False
                     self._condition.notify_all()
+            if not ok:
+                time.sleep(0.5)
+
+
+_IndexEntry = tuple[BlobKey, int, BlobInfo, list[CopyRecord]]
+
+
+class _IndexWriter(_BackgroundBatches[_IndexEntry]):
+    """Writes index rows after acknowledgement.
+
+    A put is acknowledged once its quorum of durable copies is written; the copies are the
+    truth and the index an accelerator that can be rebuilt from them (``ReplicatedStore._adopt``),
+    so its rows need not delay the caller. Until a row is written, ``pending`` answers for it,
+    so a reader sees its own writes at once. A failed batch is retried; rows lost with the
+    process are found again from the copies on the next read or scrub.
+    """
+
+    def __init__(self, index: StoreIndex) -> None:
+        self._index = index
+        self._pending: dict[BlobKey, StoredBlob] = {}
+        super().__init__("stave-store-index")
+
+    def submit(self, entries: Sequence[_IndexEntry]) -> None:
+        if not entries:
+            return
+        with self._condition:
+            for key, size, info, copies in entries:
+                self._pending[key] = StoredBlob(key, size, info.created_at, {c.backend: c for c in copies})
+            self._enqueue(entries)
+
+    def pending(self, key: BlobKey) -> StoredBlob | None:
+        with self._condition:
+            return self._pending.get(key)
+
+    def pending_among(self, keys: Iterable[BlobKey]) -> dict[BlobKey, StoredBlob]:
+        with self._condition:
+            return {key: self._pending[key] for key in keys if key in self._pending}
+
+    def _process(self, batch: list[_IndexEntry]) -> bool:
+        try:
+            self._index.record_stored(batch)
+        except Exception:  # the database is down: keep the rows, try again shortly
+            _log.exception("writing %d store index rows failed; retrying", len(batch))
+            return False
+        return True
+
+    def _done(self, batch: list[_IndexEntry]) -> None:
+        for key, *_ in batch:
+            self._pending.pop(key, None)
+
+
+class _CacheFiller(_BackgroundBatches[tuple[bool, BlobKey, bytes]]):
+    """Fills the cache off the acknowledgement path.
+
+    The cache is never a copy, so no writer or reader waits for it: a hung or refusing cache
+    costs this thread its timeouts, not every event of a group commit. New blobs go in one
+    ``put_many`` (one pipeline for Redis), read-through copies by ``fill``; failures are
+    dropped, not retried. Past ``max_pending`` queued blobs the oldest are dropped: a cache that
+    cannot keep up only misses, and memory stays bounded.
+    """
+
+    def __init__(self, cache: BlobStore, *, max_pending: int = 10_000) -> None:
+        self._cache = cache
+        self._max_pending = max_pending
+        self.dropped = 0
+        super().__init__("stave-store-cache")
+
+    def submit(self, items: Iterable[tuple[BlobKey, bytes]], *, read: bool = False) -> None:
+        with self._condition:
+            if self._closed:
+                return
+            self._enqueue((read, key, data) for key, data in items)
+            if len(self._queue) > self._max_pending:
+                excess = len(self._queue) - self._max_pending
+                del self._queue[:excess]
+                self.dropped += excess
+
+    def _process(self, batch: list[tuple[bool, BlobKey, bytes]]) -> bool:
+        writes = [(key, data, BlobInfo()) for read, key, data in batch if not read]
+        if writes:
+            with contextlib.suppress(Exception):
+                self._cache.put_many(writes)
+        for read, key, data in batch:
+            if read:
+                with contextlib.suppress(Exception):
+                    self._cache.fill(key, data)
+        return True
 
 
 def _info(event: Event) -> BlobInfo:
@@ -700,7 +711,7 @@ class ReplicatedStore:
     def close(self) -> None:
         self._index_writer.close()
         if self._cache_filler is not None:
-            self._cache_filler.close()
+            self._cache_filler.close(drain=False)
         self._executor.shutdown(wait=False, cancel_futures=True)
         for backend in [*self.durable, *(b for b in (self.cache, self.archive) if b is not None)]:
             with contextlib.suppress(Exception):
