@@ -73,8 +73,8 @@ def test_the_graph_can_share_the_logs_postgresql_database(postgres_server: Any) 
             }
             has_trigram = connection.exec_driver_sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
             assert has_trigram.scalar_one() == 1
-        assert versions["graph_alembic_version"] == "g0001"
-        assert versions["alembic_version"] != "g0001"
+        assert versions["graph_alembic_version"].startswith("g")  # the graph's head, in its own table
+        assert not versions["alembic_version"].startswith("g")
         graph.open_graph_database(url).close()  # opening again migrates nothing and fails nothing
     finally:
         graph_database.close()

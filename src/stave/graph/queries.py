@@ -27,7 +27,7 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import Connection, bindparam, func, or_, select, text
 
-from stave.db import Database
+from stave.db import Database, driver_sql, in_list
 from stave.graph import tables
 from stave.graph.aliases import chunks, cluster, clusters, resolve_many
 from stave.graph.names import fold
@@ -342,16 +342,34 @@ def members(database: Database, group_id: str, at: str | None = None) -> dict[st
         return view
 
 
+# (track, person) pairs of credit edges, read from the covering indexes alone (the hot loop of
+# the collaborators walk: plain driver SQL, no ordering, no other column).
+_CREDITS_OF_PEOPLE: Final = (
+    "SELECT src, dst FROM graph_edges WHERE rel IN ('songwriter', 'producer', 'guest', 'member') AND dst IN "
+)
+_CREDITS_ON_TRACKS: Final = (
+    "SELECT src, dst FROM graph_edges WHERE rel IN ('songwriter', 'producer', 'guest', 'member') AND src IN "
+)
+assert all(f"'{rel}'" in _CREDITS_OF_PEOPLE for rel in CREDIT_RELATIONS), "the SQL names every credit relation"
+
+
+def _credit_pairs(connection: Connection, sql: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for chunk in chunks(ids):
+        rows = connection.exec_driver_sql(driver_sql(connection, sql + in_list(len(chunk))), tuple(chunk))
+        pairs += [(src, dst) for src, dst in rows]
+    return pairs
+
+
 def _neighbours(connection: Connection, people: Sequence[str]) -> dict[str, set[str]]:
     """For each of ``people`` (and ids merged into them), the ids sharing a track or a group with them."""
     found: dict[str, set[str]] = defaultdict(set)
-    on_tracks = _edges_to(connection, people, CREDIT_RELATIONS)
     by_track: dict[str, set[str]] = defaultdict(set)
-    for edge in on_tracks:
-        by_track[edge.src].add(edge.dst)
-    for edge in _edges_from(connection, sorted(by_track), CREDIT_RELATIONS):
-        for person in by_track[edge.src]:
-            found[person].add(edge.dst)
+    for track, person in _credit_pairs(connection, _CREDITS_OF_PEOPLE, people):
+        by_track[track].add(person)
+    for track, other in _credit_pairs(connection, _CREDITS_ON_TRACKS, sorted(by_track)):
+        for person in by_track[track]:
+            found[person].add(other)
     m = tables.memberships.c
     query = select(m.person_id, m.group_id).where(m.person_id.in_(bindparam("ids", expanding=True)))
     by_group: dict[str, set[str]] = defaultdict(set)

@@ -93,8 +93,8 @@ edges = Table(
     Column("event_id", String(_EVENT), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("pos", Integer, nullable=False),  # order among the edges the entry at ``seq`` made (document order)
-    Index("graph_edges_src", "src", "rel"),
-    Index("graph_edges_dst", "dst", "rel"),
+    Index("graph_edges_src", "src", "rel", "dst"),  # covering: a hop reads the index alone
+    Index("graph_edges_dst", "dst", "rel", "src"),
 )
 
 memberships = Table(
