@@ -117,6 +117,10 @@ class GraphSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The music graph: its database, and the governance rules (docs/governance.md) every replica shares."""
 
     url: str = ""  # empty: sqlite:///<data dir>/graph.db
+    # `stave serve` follows the log into the graph in the background; false where a separate
+    # `stave project follow` process does it (one follower for many API servers).
+    follow: bool = True
+    follow_interval: float = 0.5  # seconds between rounds while the graph is up to date
     min_votes: int = 3
     voting_period: int = 7 * 86400
     no_vote_extension: int = 72 * 3600

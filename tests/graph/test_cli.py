@@ -100,3 +100,56 @@ def test_readable_output_and_errors(data: str) -> None:
     bad = stave("--data-dir", data, "query", "claims", "--status", "maybe")
     assert bad.returncode == 2
     assert "--status must be" in bad.stderr.decode()
+
+
+def test_project_follow_runs_until_stopped_and_keeps_up_with_the_log(tmp_path: Path) -> None:
+    """The follower as its own process: it applies what the log holds, then what is added, and
+    stops cleanly on SIGTERM, its cursor committed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = str(tmp_path)
+    lines = (EXAMPLES / "all.jsonl").read_text().splitlines()
+    (tmp_path / "first.jsonl").write_text("\n".join(lines[:5]) + "\n")
+    (tmp_path / "rest.jsonl").write_text("\n".join(lines[5:]) + "\n")
+    assert stave("--data-dir", data, "log", "add", str(tmp_path / "first.jsonl")).returncode == 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "stave.cli", "--data-dir", data, "project", "follow", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+
+        def cursor() -> int:
+            try:
+                with sqlite3.connect(tmp_path / "graph.db") as connection:
+                    row = connection.execute("SELECT seq FROM graph_cursor WHERE name = 'graph'").fetchone()
+                    return -1 if row is None else int(row[0])
+            except sqlite3.OperationalError:  # not created yet
+                return -1
+
+        deadline = time.monotonic() + 60
+        while cursor() != 4:
+            assert follower.poll() is None, follower.stderr.read() if follower.stderr else b""
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert stave("--data-dir", data, "log", "add", str(tmp_path / "rest.jsonl")).returncode == 0
+        while cursor() != len(lines) - 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        os.killpg(follower.pid, signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err.decode()
+    assert out.decode().strip() == f"stopped at seq {len(lines) - 1}"
+    assert "applied 5 entries, at seq 4" in err.decode()
+    # What it built is what a rebuild builds.
+    reconciled = stave("--data-dir", data, "project", "reconcile")
+    assert reconciled.returncode == 0, reconciled.stdout
+    bad = stave("--data-dir", data, "project", "follow", "--interval", "0")
+    assert bad.returncode == 2
+    assert "--interval must be more than 0" in bad.stderr.decode()

@@ -101,3 +101,28 @@ def test_errors_are_problems(client: httpx.Client) -> None:
     assert bad_status.status_code == 400
     assert client.get("/graph/search").status_code == 400  # q is required
     assert client.get(f"/graph/people/{PAUL}/collaborators", params={"depth": 9}).status_code == 400
+
+
+def test_a_server_that_does_not_follow_still_answers_up_to_date(tmp_path: Path) -> None:
+    """graph.follow = false (a separate `stave project follow` does it): nothing projects in the
+    background, and a read brings the graph up to date before answering."""
+    import sqlite3
+    import time
+
+    def cursor() -> int:
+        with sqlite3.connect(tmp_path / "graph.db") as connection:
+            row = connection.execute("SELECT seq FROM graph_cursor WHERE name = 'graph'").fetchone()
+            return -1 if row is None else int(row[0])
+
+    assert stave("--data-dir", str(tmp_path), "log", "add", str(EXAMPLES / "all.jsonl")).returncode == 0
+    one = StaveServer(tmp_path, env={"STAVE_GRAPH_FOLLOW": "false"}).start()
+    try:
+        time.sleep(1.5)  # three rounds of a follower, had there been one
+        assert cursor() == -1
+        with httpx.Client(base_url=one.url, timeout=30) as client:
+            hits = client.get("/graph/search", params={"q": "fab four"})
+            assert hits.status_code == 200, hits.text
+            assert [hit["id"] for hit in hits.json()] == [BEATLES]
+        assert cursor() == len((EXAMPLES / "all.jsonl").read_text().splitlines()) - 1
+    finally:
+        one.stop()

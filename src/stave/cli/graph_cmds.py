@@ -95,6 +95,44 @@ def project_rebuild(ctx: typer.Context, name: NameArg = GRAPH) -> None:
         typer.echo(f"rebuilt {name}: {applied} entries, digest {graph.state_digest(projector.database).digest}")
 
 
+@project_app.command("follow")
+def project_follow(
+    ctx: typer.Context,
+    name: NameArg = GRAPH,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", help="Seconds between rounds while up to date (graph.follow_interval)."),
+    ] = None,
+) -> None:
+    """Follow the log into the projection until stopped (SIGTERM or Ctrl-C): its own process, for
+    deployments where the API servers do not follow (graph.follow = false)."""
+    import signal
+    import threading
+
+    from stave.graph.projector import FOLLOW_ROUND
+
+    _check_name(name)
+    settings = _settings(ctx)
+    pause = settings.graph.follow_interval if interval is None else interval
+    if not 0 < pause <= 3600:
+        _fail(f"--interval must be more than 0 and at most 3600 seconds, got {pause:g}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with open_projector(settings, catch_up=False) as projector:
+        try:
+            while not stop.is_set():
+                applied = projector.catch_up(max_entries=FOLLOW_ROUND)
+                if applied:
+                    seq, _ = projector.position()
+                    typer.echo(f"applied {applied} entries, at seq {seq}", err=True)
+                if applied < FOLLOW_ROUND:
+                    stop.wait(pause)
+        except KeyboardInterrupt:
+            pass
+        seq, _ = projector.position()
+        typer.echo(f"stopped at seq {seq}")
+
+
 @project_app.command("digest")
 def project_digest(
     ctx: typer.Context,

@@ -7,7 +7,7 @@ live projection with a fresh rebuild. Governance decisions are :mod:`stave.graph
 """
 
 from stave.graph.digest import Difference, StateDigest, compare, reconcile, state_digest
-from stave.graph.projector import GRAPH, Projector, open_graph_database
+from stave.graph.projector import FOLLOW_ROUND, GRAPH, Projector, open_graph_database
 from stave.graph.queries import (
     claims,
     collaborators,
@@ -24,6 +24,7 @@ from stave.graph.queries import (
 from stave.graph.rules import Rules
 
 __all__ = [
+    "FOLLOW_ROUND",
     "GRAPH",
     "Difference",
     "Projector",

@@ -42,11 +42,12 @@ from stave.graph.ids import edge_id
 from stave.graph.rules import Rules
 from stave.log.sequencer import LogEntry
 
-__all__ = ["GRAPH", "MIGRATIONS", "EventSource", "LogSource", "Projector", "open_graph_database"]
+__all__ = ["FOLLOW_ROUND", "GRAPH", "MIGRATIONS", "EventSource", "LogSource", "Projector", "open_graph_database"]
 
 GRAPH: Final = "graph"  # the projection's name (its cursor row)
 MIGRATIONS: Final = "stave.graph:migrations"
 _CHUNK: Final = 500  # ids per IN (...) query
+FOLLOW_ROUND: Final = 5000  # entries at most per round of a long-running follower (then it commits and looks again)
 
 
 class LogSource(Protocol):

@@ -25,8 +25,6 @@ from stave.server.problems import Problem
 __all__ = ["follow", "router"]
 
 _log = logging.getLogger(__name__)
-_FOLLOW_INTERVAL: Final = 0.5  # seconds between rounds unless the projection is behind by a whole round
-_FOLLOW_ROUND: Final = 5000  # entries at most per round
 _DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
 router = APIRouter(prefix="/graph", tags=["graph"])
@@ -49,17 +47,20 @@ async def follow(app: FastAPI, state: Any) -> None:
                 _log.exception("graph: cannot open the projection's database; retrying")
                 await asyncio.sleep(5)
         app.state.graph = projector
+        if not state.settings.graph.follow:  # another process follows; readers still catch up first
+            await asyncio.Event().wait()
+        interval = max(0.05, state.settings.graph.follow_interval)
         while True:
             try:
-                applied = await run_in_threadpool(projector.catch_up, max_entries=_FOLLOW_ROUND)
+                applied = await run_in_threadpool(projector.catch_up, max_entries=graph.FOLLOW_ROUND)
             except Exception:  # a store or database hiccup: the batch rolled back, the next round retries
                 _log.exception("graph: catching up with the log failed; retrying")
                 applied = 0
             # Under steady ingest, follow in rounds, not event by event: a round applies what came
             # in meanwhile as one batch (far cheaper per event), and readers catch up themselves
             # before answering, so nobody reads a stale graph. A full round means a backlog: go on.
-            if applied < _FOLLOW_ROUND:
-                await asyncio.sleep(_FOLLOW_INTERVAL)
+            if applied < graph.FOLLOW_ROUND:
+                await asyncio.sleep(interval)
     finally:
         if projector is not None:
             projector.database.close()
