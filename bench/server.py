@@ -14,7 +14,9 @@ and the server's RSS after the run.
 The server runs on the embedded defaults (SQLite, two local store directories, checkpoints every
 5 s or 1000 events) except for what a benchmark must change, which is printed and recorded:
 rate limits raised far above the load (the defaults, 200/s per address and 500/s per credential,
-would refuse it) and a low proof-of-work difficulty (only to get 32 credentials fast). The
+would refuse it), a low proof-of-work difficulty (only to get 32 credentials fast), and the music
+graph's background follower off (``graph.follow = false``: this measures ingest; the graph is
+measured by ``bench/graph.py``, and a deployment at scale runs it as its own process). The
 trivial endpoint is ``GET /log/vkey``: a constant string, no I/O, through the same middleware
 (metrics, request ids, a JSON log line) as every other route. The store is in its steady state:
 a store past about a million events has every two-level shard directory already, so the shard
@@ -64,6 +66,10 @@ SERVER_ENV = {
     "STAVE_AUTH_BURST": "1000000",  # default 1000
     "STAVE_AUTH_DIFFICULTY": "4",  # default 16: only to get the credentials quickly
     "STAVE_LOG_CHECKPOINT_INTERVAL": "5.0",  # the default again (the test helper sets 0.3 s)
+    # Ingest alone: the music graph's follower (default on) would project every event in the same
+    # process, as `stave project follow` does in its own process at scale; the graph's cost is
+    # bench/graph.py's to measure.
+    "STAVE_GRAPH_FOLLOW": "false",
 }
 CLIENTS = (1, 32)
 ROUNDS = 2  # each phase runs ROUNDS times, interleaved with the others; the best round counts
