@@ -83,7 +83,7 @@ SUBJECTS = ("peer", "single", "batch")
 DESCRIPTIONS = {
     "peer": "nostr-relay, WebSocket EVENT",
     "single": "stave POST /events",
-    "batch": f"stave POST /events:batch ({BATCH} per request, at most one per {BATCH} events at once)",
+    "batch": f"stave POST /events:batch ({BATCH} each)",
 }
 EVENT_BYTES = 365  # the size of bench/server.py's vote events, which the notes are padded to
 NOSTR_AUTHORS = [coincurve.PrivateKey(hashlib.sha256(b"peer bench author %d" % i).digest()) for i in range(16)]
