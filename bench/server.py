@@ -394,7 +394,7 @@ def _report(console: Console, figures: dict[str, Any]) -> list[Record]:
         "made before each phase)"
     )
     trivial, single, batch = phases["trivial_32"], phases["vote_32"], phases["batch_32"]
-    limits = "embedded defaults but auth rate limits raised"
+    limits = "embedded defaults but auth rate limits raised and the graph follower off"
     records = [
         goal_record(
             "server.single_ingest_32",
