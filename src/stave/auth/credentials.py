@@ -66,7 +66,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -455,6 +455,19 @@ class MemoryRevocationStore(RevocationStore):
 # --- verification ----------------------------------------------------------------------------
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_CACHED: Final = 4096  # entries each verifier cache keeps
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Keep ``value`` under ``key`` in a bounded cache (the oldest entry goes first); return it."""
+    if len(cache) >= _CACHED:
+        del cache[next(iter(cache))]
+    cache[key] = value
+    return value
+
+
 class CredentialVerifier:
     """Checks credentials and request signatures on every request.
 
@@ -567,10 +580,7 @@ class CredentialVerifier:
     def _holder_key(self, public_bytes: bytes) -> Ed25519PublicKey:
         key = self._holder_keys.get(public_bytes)
         if key is None:
-            key = Ed25519PublicKey.from_public_bytes(public_bytes)
-            if len(self._holder_keys) >= 4096:  # bounded: forget the oldest
-                del self._holder_keys[next(iter(self._holder_keys))]
-            self._holder_keys[public_bytes] = key
+            key = _remember(self._holder_keys, public_bytes, Ed25519PublicKey.from_public_bytes(public_bytes))
         return key
 
     def _kinds(self, kinds: Collection[Kind | str]) -> frozenset[Kind]:
@@ -584,10 +594,7 @@ class CredentialVerifier:
     def _authentic(self, token: str, now: float, kinds: frozenset[Kind], scope: str | None) -> Credential:
         credential = self._verified.get(token)
         if credential is None:
-            credential = self._issued_by_us(token)
-            if len(self._verified) >= 4096:  # bounded: forget the oldest
-                del self._verified[next(iter(self._verified))]
-            self._verified[token] = credential
+            credential = _remember(self._verified, token, self._issued_by_us(token))
         return self._usable(credential, now, kinds, scope)
 
     def _issued_by_us(self, token: str) -> Credential:
