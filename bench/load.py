@@ -38,7 +38,6 @@ from bench.server import (
     _plans,
     _rss_mb,
     _sign_in_parallel,
-    _steady_state_shards,
     _votes,
 )
 
@@ -203,9 +202,7 @@ def feed_stave(
 
 @contextmanager
 def stave_server(data_dir: Path, votes: list[bytes], env: dict[str, str] | None = None) -> Iterator[StaveServer]:
-    """``stave serve`` on the embedded defaults but ``bench/server.py``'s SERVER_ENV (and ``env``),
-    with the shard directories of ``votes`` made first (the store's steady state)."""
-    _steady_state_shards(data_dir, votes)
+    """``stave serve`` on the embedded defaults but ``bench/server.py``'s SERVER_ENV (and ``env``)."""
     server = StaveServer(data_dir, env={**SERVER_ENV, **(env or {})}).start()
     try:
         yield server

@@ -11,7 +11,8 @@ Also reported, without goals: the same at 1 client, White Album bundles (~90 KB)
 request, p50/p99 latencies, CPU seconds per request of the server and of the load generator,
 and the server's RSS after the run.
 
-The server runs on the embedded defaults (SQLite, two local store directories, checkpoints every
+The server runs on the embedded defaults (SQLite, two local store directories with their events in
+SQLite, checkpoints every
 5 s or 1000 events) except for what a benchmark must change, which is printed and recorded:
 rate limits raised far above the load (the defaults, 200/s per address and 500/s per credential,
 would refuse it), a low proof-of-work difficulty (only to get 32 credentials fast), and the music
@@ -57,7 +58,7 @@ from bench.harness import Record, goal_record, print_records, upsert_summary, wr
 from stave.auth import sign_request
 from stave.cli.demo import load_white_album_template
 from stave.client.http import StaveClient
-from stave.event import event_id, loads, sign_event
+from stave.event import sign_event
 
 #: What differs from the embedded defaults, and why (printed and written with the results).
 SERVER_ENV = {
@@ -263,14 +264,6 @@ def _plans(phase: str, clients: list[Client], cap: int, votes: Events, albums: E
     return plans
 
 
-def _steady_state_shards(data_dir: Path, events: list[bytes]) -> None:
-    """The shard directories of these events in both embedded store directories (see the docstring)."""
-    for data in events:
-        digest = event_id(loads(data))
-        for backend in ("a", "b"):
-            (data_dir / "store" / backend / "events" / digest[:2] / digest[2:4]).mkdir(parents=True, exist_ok=True)
-
-
 def _credentials(url: str, count: int) -> list[Client]:
     clients = []
     for _ in range(count):
@@ -333,7 +326,6 @@ def run(console: Console, *, seconds: float = SECONDS) -> list[Record]:
     }
     results: dict[tuple[str, int], list[Round]] = {}
     with tempfile.TemporaryDirectory(prefix="stave-bench-server-") as temp:
-        _steady_state_shards(Path(temp) / "data", votes.items + albums.items)
         server = StaveServer(Path(temp) / "data", env=SERVER_ENV).start()
         try:
             assert server.process is not None

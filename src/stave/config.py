@@ -64,7 +64,8 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 
 class StoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The replicated store. Empty ``durable`` means two local directories under the data dir."""
+    """The replicated store. Empty ``durable`` means two local directories under the data dir
+    (``sqlite://``: events in SQLite, media as files)."""
 
     durable: list[str] = msgspec.field(default_factory=list)
     cache: str = ""
@@ -176,7 +177,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def durable_urls(self) -> list[str]:
         if self.store.durable:
             return list(self.store.durable)
-        return [f"file://{self.data_path / 'store' / name}" for name in ("a", "b")]
+        return [_default_store_url(self.data_path / "store" / name) for name in ("a", "b")]
 
     @property
     def log_key_path(self) -> Path:
@@ -291,3 +292,12 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"setting {part!r} must be a table to hold {dotted!r}")
         node = child
     node[last] = value
+
+
+def _default_store_url(directory: Path) -> str:
+    """The embedded default backend in ``directory``: events in SQLite, unless the directory
+    already holds events as files (a data dir from before SQLite was the default), which keep
+    their driver."""
+    if (directory / "events").is_dir():
+        return f"file://{directory}"
+    return f"sqlite://{directory}"

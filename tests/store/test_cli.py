@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from tests.unit.test_cli import EXAMPLES, stave
@@ -35,12 +36,23 @@ def test_put_get_health_scrub(tmp_path: Path) -> None:
     assert report["ok"]
     assert report["durable_up"] == 2
 
-    copy = tmp_path / "store" / "b" / "events" / event_id[:2] / event_id[2:4] / f"{event_id}.json"
-    copy.write_bytes(b"{}")
+    # The default store directories keep their events in SQLite: damage one copy there.
+    database = tmp_path / "store" / "b" / "events.sqlite3"
+
+    def copy_in_b() -> bytes:
+        with sqlite3.connect(database) as db:
+            (data,) = db.execute("SELECT data FROM events WHERE id = ?", (bytes.fromhex(event_id),)).fetchone()
+        db.close()
+        return bytes(data)
+
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE events SET data = ? WHERE id = ?", (b"{}", bytes.fromhex(event_id)))
+    db.close()
+    assert copy_in_b() == b"{}"
     scrub = stave("--data-dir", data_dir, "store", "scrub", env=ENV)
     assert scrub.returncode == 0
     assert "repaired" in scrub.stdout.decode()
-    assert json.loads(copy.read_bytes())["type"] == "VOTE"
+    assert json.loads(copy_in_b())["type"] == "VOTE"
 
 
 def test_put_reports_invalid_and_quorum_failures(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Opening a backend from a URL, through a registry of schemes.
 
-``file:///var/lib/stave/events``, ``s3://bucket/prefix?endpoint=…``, ``ipfs+http://127.0.0.1:5001``,
+``sqlite:///var/lib/stave/a``, ``file:///var/lib/stave/events``, ``s3://bucket/prefix?endpoint=…``, ``ipfs+http://127.0.0.1:5001``,
 ``redis://127.0.0.1:6379/0``, ``car:///var/lib/stave/archive``, ``memory://name`` (tests only).
 Drivers are imported on first use, so a missing optional SDK only matters to its users, and
 its absence produces an error naming the install command.
@@ -20,6 +20,7 @@ __all__ = ["DRIVERS", "open_store", "redact"]
 # scheme → (module, class, pip extra that provides its SDK)
 DRIVERS: Final[dict[str, tuple[str, str, str | None]]] = {
     "file": ("stave.store.local", "LocalStore", None),
+    "sqlite": ("stave.store.sqlite", "SqliteStore", None),
     "memory": ("stave.store.memory", "MemoryStore", None),
     "s3": ("stave.store.s3", "S3Store", "s3"),
     "ipfs+http": ("stave.store.ipfs", "IpfsStore", None),
