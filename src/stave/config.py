@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import platformdirs
@@ -98,6 +98,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_batch: int = 512
     max_batch_bytes: int = 16 << 20
     max_media_bytes: int = 64 << 20
+    # Group commit under load (PostgreSQL's commit_delay and commit_siblings): with at least
+    # `commit_siblings` submissions waiting, the store stage waits up to `commit_delay` seconds
+    # for more to join a batch. One client alone never waits; 0 turns it off.
+    commit_delay: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
+    commit_siblings: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

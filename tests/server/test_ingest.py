@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,47 @@ def test_a_closed_ingestor_refuses_new_work(parts: tuple[Ingestor, ReplicatedSto
     ingestor.close()
     with pytest.raises(StorageError, match="shutting down"):
         ingestor.submit([event(1)])
+
+
+@pytest.fixture
+def delayed(tmp_path: Path) -> Iterator[Ingestor]:
+    """An ingestor that waits up to 0.5 s for company once 4 submissions are waiting."""
+    database = open_database(f"sqlite:///{tmp_path}/stave.db")
+    store = ReplicatedStore.from_urls([f"sqlite://{tmp_path}/a", f"sqlite://{tmp_path}/b"], database, min_redundancy=2)
+    ingestor = Ingestor(store, Log(database, SIGNER), max_batch=64, commit_delay=0.5, commit_siblings=4)
+    yield ingestor
+    ingestor.close()
+    store.close()
+    database.close()
+
+
+def test_one_client_alone_never_waits_for_company(delayed: Ingestor) -> None:
+    for number in range(3):
+        started = time.perf_counter()
+        [answer] = delayed.submit([event(number)]).result(timeout=30)
+        assert isinstance(answer, Ingested)
+        assert time.perf_counter() - started < 0.4  # below commit_siblings: no commit_delay
+    assert delayed.batches == 3
+
+
+def test_under_load_submissions_wait_to_share_a_batch(delayed: Ingestor) -> None:
+    # Four submissions at once put commit_siblings in flight; four more follow 20 ms apart, far
+    # slower than a commit, yet the store stage waits for them and commits them together (with
+    # no delay, each of the four would be a batch of its own).
+    futures = [delayed.submit([event(100 + number)]) for number in range(4)]
+    for number in range(4, 8):
+        time.sleep(0.02)
+        futures.append(delayed.submit([event(100 + number)]))
+    answers = [future.result(timeout=30)[0] for future in futures]
+    assert all(isinstance(answer, Ingested) and answer.new for answer in answers)
+    assert sorted(answer.seq for answer in answers if isinstance(answer, Ingested)) == list(range(8))
+    assert delayed.batches <= 3
+
+
+def test_a_full_batch_does_not_wait_out_the_delay(delayed: Ingestor) -> None:
+    started = time.perf_counter()
+    futures = [delayed.submit([event(200 + 10 * n + i) for i in range(10)]) for n in range(8)]  # 80 > max_batch
+    for future in futures:
+        future.result(timeout=30)
+    assert delayed.events == 80
+    assert time.perf_counter() - started < 0.5 + 0.4  # the first batch left full, at once; at most one wait

@@ -84,7 +84,16 @@ def open_state(settings: Settings) -> ServerState:
     anchoring = Anchoring(log, [open_ledger(url) for url in settings.ledger_urls])
     service = LogService(log, store, anchoring)
     return ServerState(
-        settings, service, Ingestor(store, log, max_batch=settings.server.max_batch), Access.open(settings)
+        settings,
+        service,
+        Ingestor(
+            store,
+            log,
+            max_batch=settings.server.max_batch,
+            commit_delay=settings.server.commit_delay,
+            commit_siblings=settings.server.commit_siblings,
+        ),
+        Access.open(settings),
     )
 
 

@@ -45,10 +45,21 @@ _Submission = tuple[Sequence[Event], "Future[list[Ingested | StorageError]]"]
 
 
 class Ingestor:
-    def __init__(self, store: ReplicatedStore, log: Log, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        store: ReplicatedStore,
+        log: Log,
+        *,
+        max_batch: int = 512,
+        commit_delay: float = 0.0,
+        commit_siblings: int = 5,
+    ) -> None:
         self.store = store
         self.log = log
         self.max_batch = max_batch
+        self.commit_delay = commit_delay
+        self.commit_siblings = commit_siblings
+        self._in_flight = 0  # submissions handed in and not yet answered
         self.batches = 0  # for metrics
         self.events = 0
         self.store_seconds = 0.0  # time spent in each stage, for metrics
@@ -77,8 +88,14 @@ class Ingestor:
                 raise StorageError("the server is shutting down")
             self._queue.append((events, future))
             self._queued_events += len(events)
+            self._in_flight += 1
             self._condition.notify()
+        future.add_done_callback(self._answered)
         return future
+
+    def _answered(self, _: Future[list[Ingested | StorageError]]) -> None:
+        with self._condition:
+            self._in_flight -= 1
 
     def pending(self) -> int:
         with self._condition:
@@ -97,6 +114,14 @@ class Ingestor:
             self._condition.wait_for(lambda: self._queue or self._closed)
             if not self._queue:
                 return None
+            if self.commit_delay and self._in_flight >= self.commit_siblings:
+                # Many submissions are waiting on the stages already (PostgreSQL's commit_delay
+                # with commit_siblings): wait a moment for more to join this batch, so the
+                # batch's fixed costs (two commits, an fsync each) are shared by more events.
+                # One client alone never waits.
+                self._condition.wait_for(
+                    lambda: self._queued_events >= self.max_batch or self._closed, timeout=self.commit_delay
+                )
             taken, count = 0, 0
             while taken < len(self._queue) and (taken == 0 or count + len(self._queue[taken][0]) <= self.max_batch):
                 count += len(self._queue[taken][0])
