@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -166,6 +169,15 @@ async def _anchor_loop(state: ServerState) -> None:
             await run_in_threadpool(state.service.anchoring.run_once)
 
 
+def _admission_slots(app: FastAPI) -> anyio.CapacityLimiter:
+    """Batches admitted at once: one per core. Signature checks are CPU work; more threads than
+    cores only queue for the GIL, and starve the group commit's threads of it (a convoy)."""
+    limiter: anyio.CapacityLimiter | None = getattr(app.state, "admission_slots", None)
+    if limiter is None:
+        limiter = app.state.admission_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
+    return limiter
+
+
 def _routes(app: FastAPI, settings: Settings) -> None:
     policy = settings.event.policy()
 
@@ -245,7 +257,9 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         _json_content_type(request, ("application/json", "application/x-ndjson", "application/jsonl"))
         state = app.state.stave
         data = await read_body(request, settings.server.max_batch_bytes)
-        admitted, answers = await run_in_threadpool(_authorized_batch, request, data)
+        admitted, answers = await anyio.to_thread.run_sync(
+            _authorized_batch, request, data, limiter=_admission_slots(app)
+        )
         results = await _ingest([event for _, event in admitted]) if admitted else []
         checkpoint_size = state.checkpoint_size
         for (index, event), result in zip(admitted, results, strict=True):
