@@ -407,7 +407,7 @@ def run(
             raise RuntimeError(f"nostr-relay does not serve events it stored: {check}")
         figures["phases"] = {f"{subject}_{count}": _summarise(runs) for (subject, count), runs in results.items()}
         records = _report(console, figures)
-        console.print("removing the servers' data (tens of thousands of small files)")
+        console.print("removing the servers' data")
     return records
 
 

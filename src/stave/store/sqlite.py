@@ -95,6 +95,9 @@ class SqliteStore(LocalStore):
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'OFF'}")
+            # Reads are by id with little reuse, and the OS caches the file: a small page cache
+            # per connection keeps a server with dozens of worker threads small.
+            connection.execute("PRAGMA cache_size = -256")
             connection.execute(_SCHEMA)
         except BaseException:
             connection.close()
