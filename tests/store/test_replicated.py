@@ -244,3 +244,42 @@ def test_a_stray_below_quorum_is_never_adopted(tmp_path: Path) -> None:
     with pytest.raises(BlobNotFound):
         store.get_event(signed.id)
     assert store.scrub().backends["a"].orphaned == 1
+
+
+def test_an_unreachable_backend_is_skipped_for_a_cool_down_then_tried_again(tmp_path: Path) -> None:
+    store = make(tmp_path, count=3, min_redundancy=2)
+    c = store.durable[2]
+    assert isinstance(c, LocalStore)
+    break_backend(c)  # writes to c now fail with an OSError: unreachable
+    first = store.put_event(event(1))
+    assert "not tried" not in first.failed["c"]  # tried, and failed
+    second = store.put_event(event(2))
+    assert sorted(second.stored) == ["a", "b"]
+    assert "not tried: unreachable on a recent write" in second.failed["c"]
+    heal_backend(c)
+    third = store.put_event(event(3))
+    assert "not tried" in third.failed["c"]  # still cooling down (1 s)
+    time.sleep(1.1)
+    fourth = store.put_event(event(4))
+    assert sorted(fourth.stored) == ["a", "b", "c"]  # tried again, and it answers
+    assert sorted(store.put_event(event(5)).stored) == ["a", "b", "c"]
+    store.flush()
+    skipped = store.index.get(BlobKey.event(event(2).id))
+    assert skipped is not None
+    assert skipped.copies["c"].state == "failed"  # recorded, so scrub restores it
+    report = store.scrub()
+    assert report.backends["c"].repaired >= 3
+    assert c.get(BlobKey.event(event(2).id)) == event(2).canonical_bytes()
+
+
+def test_a_backend_the_quorum_needs_is_never_skipped(tmp_path: Path) -> None:
+    store = make(tmp_path, count=2, min_redundancy=2)
+    b = store.durable[1]
+    assert isinstance(b, LocalStore)
+    break_backend(b)
+    with pytest.raises(QuorumError) as refused:
+        store.put_event(event(1))
+    assert "not tried" not in str(refused.value)
+    heal_backend(b)
+    # No cool-down here: skipping b would only fail the write, so it is tried at once.
+    assert sorted(store.put_event(event(2)).stored) == ["a", "b"]

@@ -10,6 +10,13 @@ probes the backends and re-indexes what it finds (``_adopt``), and strays of fai
 (fewer copies than the quorum) are never served; ``scrub`` reports them as orphans. A cache
 (Redis) is filled after acknowledgement and never counts as a copy.
 
+A backend that a write found unreachable (it timed out, or its client gave up) is skipped by
+the writes that follow for a cool-down (1 s, doubling while it stays down, at most 30 s), as a
+circuit breaker does: a hung S3 endpoint costs one batch a timeout, not every batch. The skipped
+copies are recorded as failed, so ``scrub`` repairs them once the backend is back; the first
+write after the cool-down tries it again. A backend is never skipped when the others cannot make
+a quorum without it.
+
 Reads try the cache, then durable backends from the cheapest, then the archive; every copy is
 verified (see :func:`stave.store.base.verify_blob`). A missing or corrupt copy is skipped, the
 next is tried, and the bad ones are repaired from the good bytes (read-repair).
@@ -255,8 +262,43 @@ class _CacheFiller(_BackgroundBatches[tuple[bool, BlobKey, bytes]]):
         return True
 
 
+class _Breaker:
+    """Which backends writes skip for now, and until when (see the module docstring)."""
+
+    def __init__(self, first: float = 1.0, longest: float = 30.0) -> None:
+        self.first = first
+        self.longest = longest
+        self._open: dict[str, tuple[float, float]] = {}  # backend → (skipped until, cool-down)
+        self._lock = threading.Lock()
+
+    def skipped(self, name: str) -> float | None:
+        """Seconds left of ``name``'s cool-down, or None when writes should try it."""
+        with self._lock:
+            state = self._open.get(name)
+        if state is None:
+            return None
+        left = state[0] - time.monotonic()
+        return left if left > 0 else None
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            previous = self._open.get(name)
+            cooldown = min(self.longest, previous[1] * 2) if previous else self.first
+            self._open[name] = (time.monotonic() + cooldown, cooldown)
+        _log.warning("store backend %s unreachable: writes skip it for %g s", name, cooldown)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            if self._open.pop(name, None) is not None:
+                _log.info("store backend %s reachable again", name)
+
+
 def _info(event: Event) -> BlobInfo:
     return BlobInfo(event_type=event.type.name, author=event.author, created_at=event.created_at)
+
+
+class _Skipped(BackendUnavailable):
+    """A write not sent to a backend in its cool-down."""
 
 
 class ReplicatedStore:
@@ -290,6 +332,7 @@ class ReplicatedStore:
         self._executor = ThreadPoolExecutor(max_workers=max(8, 4 * len(names)), thread_name_prefix="stave-store")
         self._index_writer = _IndexWriter(index)
         self._cache_filler = _CacheFiller(cache) if cache is not None else None
+        self._breaker = _Breaker()
 
     @classmethod
     def from_urls(
@@ -379,7 +422,21 @@ class ReplicatedStore:
     def _submit_everywhere(
         self, write: Callable[[BlobStore], list[str | StorageError | None]]
     ) -> dict[str, Future[list[str | StorageError | None]]]:
-        return {backend.name: self._executor.submit(write, backend) for backend in self.durable}
+        futures: dict[str, Future[list[str | StorageError | None]]] = {}
+        cooling = {backend.name: self._breaker.skipped(backend.name) for backend in self.durable}
+        if len(self.durable) - sum(left is not None for left in cooling.values()) < self.min_redundancy:
+            cooling = {}  # the others cannot make a quorum alone: skipping would only fail the write
+        for backend in self.durable:
+            left = cooling.get(backend.name)
+            if left is None:
+                futures[backend.name] = self._executor.submit(write, backend)
+                continue
+            skipped: Future[list[str | StorageError | None]] = Future()
+            skipped.set_exception(
+                _Skipped(f"{backend.name}: not tried: unreachable on a recent write (tried again in {left:.1f} s)")
+            )
+            futures[backend.name] = skipped
+        return futures
 
     def _collect(
         self, futures: dict[str, Future[list[str | StorageError | None]]], count: int
@@ -390,11 +447,19 @@ class ReplicatedStore:
         for name, future in futures.items():
             if not future.done():
                 outcomes[name] = [BackendUnavailable(f"{name}: timed out after {self.timeout:g} s")] * count
+                self._breaker.failed(name)
                 continue
             try:
                 outcomes[name] = future.result()
+            except _Skipped as exc:
+                outcomes[name] = [exc] * count
+                continue
             except Exception as exc:
                 outcomes[name] = [StorageError(f"{name}: {type(exc).__name__}: {exc}")] * count
+            if outcomes[name] and all(isinstance(outcome, BackendUnavailable) for outcome in outcomes[name]):
+                self._breaker.failed(name)
+            else:
+                self._breaker.succeeded(name)
         return outcomes
 
     # --- reads ------------------------------------------------------------------------------
