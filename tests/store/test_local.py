@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from stave.db import open_database
 from stave.errors import ConfigError, StorageError
-from stave.store import BlobInfo, BlobKey, BlobStore, open_store
+from stave.store import BlobInfo, BlobKey, BlobStore, ReplicatedStore, StoreIndex, open_store
 from stave.store import local as local_module
 from stave.store.local import LocalStore
 from stave.store.memory import MemoryStore
@@ -75,10 +78,36 @@ def test_leftover_temporaries_are_invisible_and_removable(tmp_path: Path) -> Non
     signed = event(3)
     key = BlobKey.event(signed.id)
     store.path(key).parent.mkdir(parents=True)
-    (store.path(key).parent / ".tmp-crashed").write_bytes(signed.canonical_bytes()[:10])
+    crashed = store.path(key).parent / ".tmp-crashed"
+    crashed.write_bytes(signed.canonical_bytes()[:10])
     assert not store.has(key)
     assert list(store.list(key.namespace)) == []
+    assert store.remove_temporaries() == 0  # young: it could be a write in progress
+    assert crashed.exists()
+    old = time.time() - 7200
+    os.utime(crashed, (old, old))
     assert store.remove_temporaries() == 1
+    assert not crashed.exists()
+
+
+def test_scrub_removes_what_crashed_writes_left(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path}/stave.db")
+    backends = [LocalStore(tmp_path / name, name=name) for name in "ab"]
+    replicated = ReplicatedStore(backends, StoreIndex(database), min_redundancy=2)
+    try:
+        replicated.put_event(event(4))
+        leftover = tmp_path / "b" / "events" / ".tmp-crashed"
+        leftover.write_bytes(b"half a write")
+        old = time.time() - 7200
+        os.utime(leftover, (old, old))
+        report = replicated.scrub()
+        assert report.clean
+        assert report.backends["b"].temporaries == 1
+        assert report.backends["a"].temporaries == 0
+        assert not leftover.exists()
+    finally:
+        replicated.close()
+        database.close()
 
 
 def test_open_store_from_url(tmp_path: Path) -> None:

@@ -195,16 +195,11 @@ def store_scrub(
         store.close()
     verdict = "clean" if report.clean else "repaired" if report.healed else "PROBLEMS"
     table = Table(title=f"scrub of {report.checked} {namespace.value}: {verdict}")
-    for column in ("backend", "ok", "missing", "corrupt", "unavailable", "repaired", "orphaned"):
+    fields = ("ok", "missing", "corrupt", "unavailable", "repaired", "orphaned", "temporaries")
+    for column in ("backend", *fields):
         table.add_column(column, justify="right" if column != "backend" else "left")
     for name, counts in report.backends.items():
-        table.add_row(
-            name,
-            *(
-                str(getattr(counts, field))
-                for field in ("ok", "missing", "corrupt", "unavailable", "repaired", "orphaned")
-            ),
-        )
+        table.add_row(name, *(str(getattr(counts, field)) for field in fields))
     _console().print(table)
     if report.unrecoverable:
         typer.echo(f"unrecoverable ({len(report.unrecoverable)}): {' '.join(report.unrecoverable[:20])}", err=True)

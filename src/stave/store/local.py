@@ -24,6 +24,7 @@ import hashlib
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -294,13 +295,16 @@ class LocalStore(BlobStore):
             raise BlobNotFound(f"{self.name}: {key} not found")
         return path
 
-    def remove_temporaries(self) -> int:
-        """Delete temporary files a crash left behind; returns how many."""
+    def remove_temporaries(self, min_age: float = 3600.0) -> int:
+        """Delete temporary files a crash left behind, untouched for ``min_age`` seconds (a write
+        in progress, even of a large media file, is younger); returns how many."""
         removed = 0
+        cutoff = time.time() - min_age
         for path in self.root.rglob(f"{_TMP_PREFIX}*"):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
         return removed
 
 

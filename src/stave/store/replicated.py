@@ -87,6 +87,7 @@ class BackendCounts:
     unavailable: int = 0
     repaired: int = 0
     orphaned: int = 0
+    temporaries: int = 0  # files a crashed write left behind, removed (local directories)
 
 
 @dataclass
@@ -683,6 +684,11 @@ class ReplicatedStore:
         """
         self.flush()
         report = ScrubReport(backends={backend.name: BackendCounts() for backend in self.durable})
+        for backend in self.durable:
+            remove_temporaries = getattr(backend, "remove_temporaries", None)
+            if remove_temporaries is not None:
+                with contextlib.suppress(OSError):  # a broken directory is reported by the checks below
+                    report.backends[backend.name].temporaries = remove_temporaries()
         total = self.index.count(namespace)
         stored_digests: set[str] = set()
         lock = threading.Lock()
