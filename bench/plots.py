@@ -36,8 +36,9 @@ _LIMITS_SECTION = re.compile(r"(<!-- limits:start -->\n).*?(<!-- limits:end -->)
 
 SUBJECTS = {
     "single": "stave POST /events",
+    "peer": "nostr-relay, one EVENT at a time",
     "batch": "stave POST /events:batch (100)",
-    "peer": "nostr-relay (WebSocket)",
+    "peer_stream": "nostr-relay, 100 EVENTs in flight",
 }
 
 
@@ -54,6 +55,8 @@ def throughput_vs_concurrency(peer: dict[str, Any], path: Path) -> Path:
     clients = figures["clients"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for subject, label in SUBJECTS.items():
+        if f"{subject}_{clients[0]}" not in figures["phases"]:
+            continue  # results from before that subject was measured
         values = [figures["phases"][f"{subject}_{count}"]["events_per_s"] for count in clients]
         ax.plot(clients, values, marker="o", label=label)
     ax.set_xscale("log", base=2)
@@ -73,9 +76,10 @@ def throughput_vs_concurrency(peer: dict[str, Any], path: Path) -> Path:
 def latency_percentiles(peer: dict[str, Any], path: Path) -> Path:
     figures = peer["figures"]
     clients = figures["clients"]
-    fig, axes = plt.subplots(1, len(SUBJECTS), figsize=(12, 4.2), sharey=True)
+    subjects = {subject: label for subject, label in SUBJECTS.items() if f"{subject}_{clients[0]}" in figures["phases"]}
+    fig, axes = plt.subplots(1, len(subjects), figsize=(4 * len(subjects), 4.2), sharey=True)
     width = 0.27
-    for ax, (subject, label) in zip(axes, SUBJECTS.items(), strict=True):
+    for ax, (subject, label) in zip(axes, subjects.items(), strict=True):
         for offset, percentile in enumerate(("p50_ms", "p90_ms", "p99_ms")):
             values = [figures["phases"][f"{subject}_{count}"][percentile] for count in clients]
             ax.bar([i + (offset - 1) * width for i in range(len(clients))], values, width, label=percentile[:3])
@@ -84,7 +88,7 @@ def latency_percentiles(peer: dict[str, Any], path: Path) -> Path:
         ax.set_title(label, fontsize=10)
         ax.set_yscale("log")
         ax.grid(True, axis="y", which="both", alpha=0.3)
-    axes[0].set_ylabel("latency per request, ms")
+    axes[0].set_ylabel("latency per request (peer: per event), ms")
     axes[0].legend()
     fig.suptitle(f"latency percentiles per phase ({peer['measured_at']})")
     fig.tight_layout()

@@ -13,12 +13,14 @@ Filling the log: between sizes the server is stopped and the log is grown with t
 own ``Log.append_ids`` in batches of 10,000 (one transaction each), with synthetic ids, as
 ``bench/log.py`` does: the log's entries, tree nodes and state are what grows with its size,
 and what an ingest touches (the sequencer appends to the tree, the duplicate check looks an id
-up in the entries). Their event bodies are not written to the store, whose per-event cost does
-not depend on how many events it holds once its shard directories exist (they are made before
-the server starts, as in ``bench/server.py``); so the projection of the music graph, which
-reads every body, has its cursor set past the filler (as on a replica restored from a
-snapshot), and projects the measured events as usual. Signing 1M events and writing 2M files
-would take the whole time budget of ``make bench``.
+up in the entries). The same ids go into the store as it grows with them: a row of the vote's
+size in each embedded store directory's SQLite table (through the driver's own ``put_many``)
+and a row per blob and copy in the store index (``StoreIndex.record_stored``), so their B-trees
+are as deep as at that size. The rows are not signed events (signing 1M events would take the
+whole time budget of ``make bench``), so the projection of the music graph, which reads every
+body, has its cursor set past the filler (as on a replica restored from a snapshot), and
+projects the measured events as usual. On PostgreSQL the store directories are filled the same
+way (they are local directories there too).
 
 ``STAVE_BENCH_FULL=1`` adds the 1M size; ``STAVE_BENCH_SCALING_SIZES`` (comma-separated) sets
 the sizes.
@@ -56,8 +58,11 @@ from stave import graph
 from stave.cli.log_cmds import open_log
 from stave.config import Settings, load_settings
 from stave.graph import tables as graph_tables
+from stave.store import BlobInfo, BlobKey, open_store
+from stave.store.index import CopyRecord, StoreIndex
 
 FULL = os.environ.get("STAVE_BENCH_FULL") == "1"
+FILLER_BODY = b"x" * 365  # the store's filler rows: the size of a vote, not an event (see above)
 SIZES = tuple(
     int(size)
     for size in os.environ.get(
@@ -81,17 +86,33 @@ def _settings(data_dir: Path, database_url: str | None) -> Settings:
 
 
 def _fill_to(settings: Settings, target: int) -> tuple[int, int, float]:
-    """Grow the log to ``target`` entries with synthetic ids; (size before, size after, seconds)."""
+    """Grow the log, the store and its index to ``target`` entries with synthetic ids; (size
+    before, size after, seconds)."""
     log = open_log(settings)
+    index = StoreIndex(log.database)
+    stores = [open_store(url) for url in settings.durable_urls]  # named as the server names them
     try:
         before = size = log.size()
         started = time.perf_counter()
         while size < target:
             items = batch_items(size, min(FILL_BATCH, target - size))
             log.append_ids(items)
+            keys = [BlobKey.event(item[0]) for item in items]
+            for store in stores:
+                failed = [r for r in store.put_many([(key, FILLER_BODY, BlobInfo()) for key in keys]) if r is not None]
+                if failed:
+                    raise RuntimeError(f"filling {store.name}: {failed[0]}")
+            index.record_stored(
+                [
+                    (key, len(FILLER_BODY), BlobInfo(), [CopyRecord(store.name, "ok") for store in stores])
+                    for key in keys
+                ]
+            )
             size += len(items)
         return before, size, time.perf_counter() - started
     finally:
+        for store in stores:
+            store.close()
         log.database.close()
 
 
