@@ -303,6 +303,7 @@ def _default_store_url(directory: Path) -> str:
     """The embedded default backend in ``directory``: events in SQLite, unless the directory
     already holds events as files (a data dir from before SQLite was the default), which keep
     their driver."""
-    if (directory / "events").is_dir():
+    directory = directory.absolute()
+    if (directory / "events").is_dir() and not (directory / "events.sqlite3").exists():
         return f"file://{directory}"
     return f"sqlite://{directory}"

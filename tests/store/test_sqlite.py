@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from stave.config import load_settings
+from stave.db import open_database
 from stave.errors import BackendUnavailable, ConfigError, IntegrityError, StorageError
-from stave.store import BlobInfo, BlobKey, BlobStore, Namespace, open_store
+from stave.store import BlobInfo, BlobKey, BlobStore, Namespace, ReplicatedStore, StoreIndex, open_store
 from stave.store.sqlite import DATABASE_NAME, SqliteStore
 from tests.store.contract import BlobStoreContract
 from tests.store.events import event
@@ -154,17 +156,20 @@ def test_every_acknowledged_batch_survives_a_sigkill(tmp_path: Path) -> None:
 
 def test_connections_of_finished_threads_are_closed(store: SqliteStore) -> None:
     key, data, _ = _votes(50, 1)[0]
-    store.put(key, data)
+    store.put(key, data)  # this thread's connection
+    seen: list[int] = []
 
     def read() -> None:
         assert store.get(key) == data
+        seen.append(len(store._connections))
 
-    for _ in range(5):
+    for _ in range(6):
         thread = threading.Thread(target=read)
         thread.start()
         thread.join()
-    store.get(key)  # a live thread's connection prunes the dead ones'
-    assert len(store._connections) <= 2
+    # Each new thread's connection closed the ones of the threads that had ended before it:
+    # this thread's and its own remain, never one per thread that ever read.
+    assert seen == [2] * 6
 
 
 def test_a_damaged_database_is_a_failing_backend_never_wrong_bytes(tmp_path: Path) -> None:
@@ -184,7 +189,7 @@ def test_a_damaged_database_is_a_failing_backend_never_wrong_bytes(tmp_path: Pat
     reopened.close()
 
 
-def test_a_missing_directory_is_reported_not_created_behind_a_mount(tmp_path: Path) -> None:
+def test_a_directory_that_cannot_exist_is_a_failing_backend(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the directory should be")
     store = SqliteStore(blocked / "store")
@@ -220,3 +225,35 @@ def test_open_from_url(tmp_path: Path) -> None:
         open_store("sqlite://relative/dir")
     with pytest.raises(ConfigError, match="unknown option"):
         open_store(f"sqlite://{tmp_path}/c?sync=fsync")
+
+
+def test_scrub_reports_a_damaged_database_and_still_checks_the_others(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path}/stave.db")
+    backends = [SqliteStore(tmp_path / name, name=name) for name in "abc"]
+    replicated = ReplicatedStore(backends, StoreIndex(database), min_redundancy=2)
+    try:
+        events = [event(n) for n in range(90, 93)]
+        replicated.put_events(events)
+        backends[2].close()
+        (tmp_path / "c" / DATABASE_NAME).write_bytes(b"not a database" * 100)
+        for name in (f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm"):
+            (tmp_path / "c" / name).unlink(missing_ok=True)
+        replicated.durable[2] = SqliteStore(tmp_path / "c", name="c")
+        report = replicated.scrub()  # no crash: the damaged backend is reported
+        assert report.backends["c"].ok == 0
+        assert report.backends["c"].missing + report.backends["c"].corrupt + report.backends["c"].unavailable == 3
+        assert report.backends["a"].ok == report.backends["b"].ok == 3
+        for one in events:
+            assert replicated.get_event(one.id) == one.canonical_bytes()
+    finally:
+        replicated.close()
+        database.close()
+
+
+def test_the_default_driver_of_a_store_directory(tmp_path: Path) -> None:
+    settings = load_settings(environ={"STAVE_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    assert settings.durable_urls == [f"sqlite://{tmp_path}/store/a", f"sqlite://{tmp_path}/store/b"]
+    (tmp_path / "store" / "a" / "events").mkdir(parents=True)  # a directory from the file-driver days
+    assert settings.durable_urls[0] == f"file://{tmp_path}/store/a"
+    (tmp_path / "store" / "a" / DATABASE_NAME).touch()  # ...but once it holds the database, SQLite it is
+    assert settings.durable_urls[0] == f"sqlite://{tmp_path}/store/a"

@@ -174,7 +174,8 @@ def _admission_slots(app: FastAPI) -> anyio.CapacityLimiter:
     cores only queue for the GIL, and starve the group commit's threads of it (a convoy)."""
     limiter: anyio.CapacityLimiter | None = getattr(app.state, "admission_slots", None)
     if limiter is None:
-        limiter = app.state.admission_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        limiter = app.state.admission_slots = anyio.CapacityLimiter(cores)
     return limiter
 
 

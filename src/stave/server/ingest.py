@@ -83,6 +83,9 @@ class Ingestor:
     def submit(self, events: Sequence[Event]) -> Future[list[Ingested | StorageError]]:
         """Queue admitted events; the future resolves to each one's position or StorageError, in order."""
         future: Future[list[Ingested | StorageError]] = Future()
+        # Running from the start: a request cancelled while it waits (its client went away)
+        # cannot cancel the future, so answering the rest of its batch never fails on it.
+        future.set_running_or_notify_cancel()
         with self._condition:
             if self._closed:
                 raise StorageError("the server is shutting down")
@@ -166,7 +169,9 @@ class Ingestor:
                     ready.setdefault(event.id, event)
         sequenced = {item.event_id: item for item in self.log.append(list(ready.values()))}
         answered: set[str] = set()
-        total = 0
+        # Counted before anyone is answered, so a caller that saw its answer sees the counts too.
+        self.batches += 1
+        self.events += sum(len(events) for events, _ in batch)
         for events, future in batch:
             results: list[Ingested | StorageError] = []
             for event in events:
@@ -180,12 +185,9 @@ class Ingestor:
                 results.append(Ingested(event.id, item.seq, first, result.stored if first else []))
                 answered.add(event.id)
             future.set_result(results)
-            total += len(events)
         elapsed = time.perf_counter() - started
-        self.batches += 1
-        self.events += total
         self.log_seconds += elapsed
-        _log.debug("sequenced %d events in %.1f ms", total, elapsed * 1e3)
+        _log.debug("sequenced %d submissions in %.1f ms", len(batch), elapsed * 1e3)
 
 
 def _fail(batch: list[_Submission], exc: Exception, count: int) -> None:

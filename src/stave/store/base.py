@@ -215,6 +215,8 @@ class BlobStore(ABC):
             raise
         except self.transient_errors as exc:
             raise BackendUnavailable(f"{self.name}: list {namespace.value}: {exc}") from exc
+        except Exception as exc:  # e.g. a damaged database: a failing backend, never a crash
+            raise StorageError(f"{self.name}: list {namespace.value}: {type(exc).__name__}: {exc}") from exc
 
     def health(self) -> Health:
         start = time.perf_counter()
@@ -287,6 +289,8 @@ class BlobStore(ABC):
         except self.transient_errors as exc:
             error = BackendUnavailable(f"{self.name}: get {len(keys)} blobs: {type(exc).__name__}: {exc}")
             return dict.fromkeys(keys, error)
+        except Exception as exc:
+            return dict.fromkeys(keys, StorageError(f"{self.name}: get {len(keys)} blobs: {type(exc).__name__}: {exc}"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -87,8 +87,6 @@ class SqliteStore(LocalStore):
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None:
             return connection
-        if self._closed:
-            raise StorageError(f"{self.name}: closed")
         if not self.root.is_dir():  # never create a missing mount point's directory behind its back
             raise StorageError(f"{self.root} is not a directory")
         connection = sqlite3.connect(self.database, timeout=30, isolation_level=None, check_same_thread=False)
@@ -103,6 +101,9 @@ class SqliteStore(LocalStore):
             connection.close()
             raise
         with self._lock:
+            if self._closed:
+                connection.close()
+                raise StorageError(f"{self.name}: closed")
             # Worker threads come and go (an idle pool shrinks): close what the dead ones left.
             for thread in [thread for thread in self._connections if not thread.is_alive()]:
                 with contextlib.suppress(sqlite3.Error):
@@ -110,6 +111,13 @@ class SqliteStore(LocalStore):
             self._connections[threading.current_thread()] = connection
         self._local.connection = connection
         return connection
+
+    def _forget_connection(self, connection: sqlite3.Connection) -> None:
+        with self._lock:
+            self._connections.pop(threading.current_thread(), None)
+        self._local.connection = None
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
 
     def close(self) -> None:
         with self._lock:
@@ -139,6 +147,8 @@ class SqliteStore(LocalStore):
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
+            if connection.in_transaction:  # the rollback failed too: never reuse a connection holding the lock
+                self._forget_connection(connection)
             raise
 
     def _get(self, key: BlobKey, locator: str | None) -> bytes:
