@@ -86,8 +86,8 @@ CAPS = {
     ("vote", 32): 3_000,
     ("album", 1): 600,
     ("album", 32): 700,
-    ("batch", 1): 40,
-    ("batch", 32): 96,
+    ("batch", 1): 80,
+    ("batch", 32): 224,
 }
 PHASES = ("trivial", "vote", "album", "batch")
 DESCRIPTIONS = {

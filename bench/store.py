@@ -2,11 +2,13 @@
 
 Goals (issue: replicated storage):
 - a replicated put over two local directories within 1.5x of the raw durable writes it needs
-  (two temp-file writes + fsync + rename + directory fsync, measured in the same run);
+  (two temp-file writes + fsync + rename + directory fsync, measured in the same run), on the
+  embedded default driver (``sqlite://``); the file driver's time is measured beside it,
+  interleaved, and recorded in ``store.json``;
 - a cache hit within 1.5x of a raw Redis GET plus the verification of the same event.
 
-Also reported, without goals: put/get throughput and latency per driver (local, S3, IPFS,
-Redis) at 1 and 32 concurrent clients, with 5 KB events.
+Also reported, without goals: put/get throughput and latency per driver (file, SQLite, S3,
+IPFS, Redis) at 1 and 32 concurrent clients, with 5 KB events.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bench.harness import Record, goal_record, print_records, upsert_summary, wr
 from stave.db import open_database
 from stave.store import BlobInfo, BlobKey, BlobStore, ReplicatedStore, StoreIndex, verify_blob
 from stave.store.local import LocalStore
+from stave.store.sqlite import SqliteStore
 
 EVENT_SIZE = 5_000
 
@@ -97,7 +100,7 @@ def _servers() -> Iterator[dict[str, Any]]:
 
 
 def _driver_urls(servers: dict[str, Any], root: Path) -> dict[str, str]:
-    urls = {"local": f"file://{root}/driver-local"}
+    urls = {"local": f"file://{root}/driver-local", "sqlite": f"sqlite://{root}/driver-sqlite"}
     s3 = servers.get("s3")
     if s3 is not None and not isinstance(s3, Exception):
         urls["s3"] = (
@@ -147,26 +150,38 @@ def run(console: Console, *, count: int = 300) -> list[Record]:
         (root / "raw" / "b").mkdir(parents=True)
         database = open_database(f"sqlite:///{root}/stave.db")
         replicated = ReplicatedStore(
-            [LocalStore(root / "rep" / "a", name="a"), LocalStore(root / "rep" / "b", name="b")], StoreIndex(database)
+            [SqliteStore(root / "rep" / "a", name="a"), SqliteStore(root / "rep" / "b", name="b")], StoreIndex(database)
+        )
+        files = ReplicatedStore(
+            [LocalStore(root / "files" / "a", name="a"), LocalStore(root / "files" / "b", name="b")],
+            StoreIndex(open_database(f"sqlite:///{root}/files.db")),
         )
         events = _events(1_000_000, count)
         payload = events[0].canonical_bytes()
         # Steady state: a store past ~1M events has every shard directory already; creating
         # them (and fsyncing their parents) is a one-time cost the first events pay.
-        for backend in replicated.durable:
+        for backend in files.durable:
             assert isinstance(backend, LocalStore)
             for one in events:
                 backend.path(BlobKey.event(one.id)).parent.mkdir(parents=True, exist_ok=True)
-        raw_samples, put_samples = [], []
-        for one in events:  # interleaved, so a noisy moment hits both alike
+        raw_samples, put_samples, file_samples = [], [], []
+        for one in events:  # interleaved, so a noisy moment hits all alike
             start = time.perf_counter()
             raw_durable_pair(root / "raw", payload)
             raw_samples.append(time.perf_counter() - start)
             start = time.perf_counter()
             replicated.put_event(one)
             put_samples.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            files.put_event(one)
+            file_samples.append(time.perf_counter() - start)
         raw_ms, put_ms = statistics.median(raw_samples) * 1e3, statistics.median(put_samples) * 1e3
-        figures["replicated_put_two_local"] = {"median_ms": put_ms, "raw_two_durable_writes_median_ms": raw_ms}
+        figures["replicated_put_two_local"] = {
+            "driver": "sqlite:// (the embedded default)",
+            "median_ms": put_ms,
+            "raw_two_durable_writes_median_ms": raw_ms,
+            "file_driver_median_ms": statistics.median(file_samples) * 1e3,
+        }
         records.append(
             goal_record(
                 "store.replicated_put_two_local",
@@ -178,6 +193,7 @@ def run(console: Console, *, count: int = 300) -> list[Record]:
             )
         )
         replicated.close()
+        files.close()
         with _servers() as servers:
             _with_servers(console, root, servers, database, count, figures, records)
     write_results("store", figures)
