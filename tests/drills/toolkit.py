@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +303,7 @@ class ScrubCounts:
     unavailable: int
     repaired: int
     orphaned: int
+    temporaries: int  # left by crashed writes, removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +344,7 @@ def scrub(data_dir: Path, env: dict[str, str]) -> Scrub:
     backends: dict[str, ScrubCounts] = {}
     for line in done.stdout.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("│┃").split("│")]
-        if len(cells) == 7 and all(cell.isdigit() for cell in cells[1:]):
+        if len(cells) == 1 + len(fields(ScrubCounts)) and all(cell.isdigit() for cell in cells[1:]):
             backends[cells[0]] = ScrubCounts(*(int(cell) for cell in cells[1:]))
     unrecoverable: list[str] = []
     for line in done.stderr.splitlines():
