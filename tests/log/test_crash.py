@@ -281,7 +281,7 @@ def test_sigkilled_sequencer_on_sqlite_keeps_every_ack_and_checkpoint(tmp_path: 
         size = log.size()
         assert log.entry_ids(0, size) == [stream_id("solo", i) for i in range(size)], history.seeds
         acknowledged_end = history.next_index.get("solo", 0)
-        assert acknowledged_end <= size < acknowledged_end + MAX_BATCH, history.seeds
+        assert acknowledged_end <= size <= acknowledged_end + MAX_BATCH, history.seeds  # a whole batch may be in flight
         report(history, size, len(log.checkpoints()), unacknowledged, time.monotonic() - began)
     finally:
         log.database.close()
