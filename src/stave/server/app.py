@@ -169,18 +169,12 @@ async def _anchor_loop(state: ServerState) -> None:
             await run_in_threadpool(state.service.anchoring.run_once)
 
 
-def _admission_slots(app: FastAPI) -> anyio.CapacityLimiter:
-    """Batches admitted at once: one per core. Signature checks are CPU work; more threads than
-    cores only queue for the GIL, and starve the group commit's threads of it (a convoy)."""
-    limiter: anyio.CapacityLimiter | None = getattr(app.state, "admission_slots", None)
-    if limiter is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        limiter = app.state.admission_slots = anyio.CapacityLimiter(cores)
-    return limiter
-
-
 def _routes(app: FastAPI, settings: Settings) -> None:
     policy = settings.event.policy()
+    # Batches admitted at once: one per core. Signature checks are CPU work; more threads than
+    # cores only queue for the GIL, and starve the group commit's threads of it (a convoy).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    admission_slots = anyio.CapacityLimiter(cores)
 
     def _json_content_type(request: Request, allowed: tuple[str, ...] = ("application/json",)) -> None:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -258,9 +252,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
         _json_content_type(request, ("application/json", "application/x-ndjson", "application/jsonl"))
         state = app.state.stave
         data = await read_body(request, settings.server.max_batch_bytes)
-        admitted, answers = await anyio.to_thread.run_sync(
-            _authorized_batch, request, data, limiter=_admission_slots(app)
-        )
+        admitted, answers = await anyio.to_thread.run_sync(_authorized_batch, request, data, limiter=admission_slots)
         results = await _ingest([event for _, event in admitted]) if admitted else []
         checkpoint_size = state.checkpoint_size
         for (index, event), result in zip(admitted, results, strict=True):

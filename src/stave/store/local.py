@@ -87,15 +87,11 @@ class LocalStore(BlobStore):
     @classmethod
     def from_url(cls, url: str, *, name: str | None = None) -> LocalStore:
         """``file:///absolute/path`` (``?sync=syncfs|fsync``; ``?fsync=0`` only for benchmarks)."""
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ConfigError(f"store URL {url!r}: expected file:///absolute/path")
-        query = parse_qs(parts.query)
-        fsync = query.get("fsync", ["1"])[0] not in ("0", "false", "no")
+        path, query, fsync = parse_directory_url(url, "file:///absolute/path")
         sync = query.get("sync", [None])[0]
         if sync is not None and sync not in SYNC_MODES[:2]:
             raise ConfigError(f"store URL {url!r}: sync={sync!r}, expected syncfs or fsync")
-        return cls(unquote(parts.path), name=name, fsync=fsync, sync=sync if fsync else "none")
+        return cls(path, name=name, fsync=fsync, sync=sync if fsync else "none")
 
     def path(self, key: BlobKey) -> Path:
         digest = key.digest
@@ -306,6 +302,17 @@ class LocalStore(BlobStore):
                     path.unlink()
                     removed += 1
         return removed
+
+
+def parse_directory_url(url: str, expected: str) -> tuple[str, dict[str, list[str]], bool]:
+    """The directory, the query and the ``fsync`` flag of a local driver's URL (``expected``
+    shows its form in the error): ``scheme:///absolute/path``, ``?fsync=0`` only for benchmarks."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise ConfigError(f"store URL {url!r}: expected {expected}")
+    query = parse_qs(parts.query)
+    fsync = query.get("fsync", ["1"])[0] not in ("0", "false", "no")
+    return unquote(parts.path), query, fsync
 
 
 def _fsync_directory(directory: str | Path) -> None:

@@ -24,11 +24,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
+from stave.db import in_list
 from stave.errors import BlobNotFound, ConfigError, StorageError
 from stave.store.base import MAX_EVENT_BYTES, BlobKey, Namespace
-from stave.store.local import LocalStore
+from stave.store.local import LocalStore, parse_directory_url
 
 __all__ = ["SqliteStore"]
 
@@ -66,15 +66,11 @@ class SqliteStore(LocalStore):
     @classmethod
     def from_url(cls, url: str, *, name: str | None = None) -> SqliteStore:
         """``sqlite:///absolute/directory`` (``?fsync=0`` only for benchmarks of the code around it)."""
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ConfigError(f"store URL {url!r}: expected sqlite:///absolute/directory")
-        query = parse_qs(parts.query)
+        path, query, fsync = parse_directory_url(url, "sqlite:///absolute/directory")
         unknown = sorted(set(query) - {"fsync"})
         if unknown:
             raise ConfigError(f"store URL {url!r}: unknown option(s) {', '.join(unknown)}; known: fsync")
-        fsync = query.get("fsync", ["1"])[0] not in ("0", "false", "no")
-        return cls(unquote(parts.path), name=name, fsync=fsync)
+        return cls(path, name=name, fsync=fsync)
 
     def path(self, key: BlobKey) -> Path:
         if key.namespace is Namespace.EVENTS:
@@ -170,10 +166,9 @@ class SqliteStore(LocalStore):
         connection = self._connection()
         for start in range(0, len(events), 500):  # under SQLite's bound-parameter limit
             chunk = events[start : start + 500]
-            marks = ",".join("?" * len(chunk))
             found = dict(
                 connection.execute(
-                    f"SELECT id, data FROM events WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                    "SELECT id, data FROM events WHERE id IN " + in_list(len(chunk)),  # noqa: S608 - placeholders only
                     [bytes.fromhex(key.digest) for key in chunk],
                 )
             )
